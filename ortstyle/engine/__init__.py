@@ -1,0 +1,1 @@
+"""The ONNX Runtime side: gradients, losses, optimisation. Never imports torch."""

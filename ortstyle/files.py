@@ -1,0 +1,67 @@
+"""Where ortstyle keeps its files, and how it writes them whole or not at all."""
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import platformdirs
+
+CACHE_ENV = "ORTSTYLE_CACHE"  # overrides the user's cache folder (tests, read-only homes)
+
+
+def cache_dir() -> Path:
+    """The folder for exported models and engine caches, created on demand."""
+    root = Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("ortstyle"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def models_dir() -> Path:
+    """The folder of cached exported models."""
+    path = cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path):
+    """Yield a temporary path beside `target`; on success it is renamed onto `target`.
+
+    A crash, an exception or Ctrl-C leaves `target` as it was (absent or the old
+    file), never half-written: rename within one folder is atomic on POSIX.
+    """
+    target = Path(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_writable_output(path: Path) -> Path:
+    """Raise OrtStyleError unless a file can be created at `path`; checked before any work."""
+    from ortstyle.errors import OrtStyleError
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise OrtStyleError(f"output {path} is a folder; give a file name such as {path}/out.png")
+    if not folder.is_dir():
+        raise OrtStyleError(f"output folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OrtStyleError(f"output folder {folder} is not writable")
+    return path
