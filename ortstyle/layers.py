@@ -28,7 +28,9 @@ def check_layer_names(names, kind: str) -> tuple[str, ...]:
     """Return `names` as a tuple, or raise ValueError naming the unknown one and the valid ones."""
     names = tuple(names)
     if not names:
-        raise ValueError(f"{kind} layers: at least one is needed; valid: {', '.join(FEATURE_LAYERS)}")
+        raise ValueError(
+            f"{kind} layers: at least one is needed; valid: {', '.join(FEATURE_LAYERS)}"
+        )
     for name in names:
         if name not in FEATURE_LAYERS:
             raise ValueError(

@@ -102,8 +102,14 @@ def _relu_grad(b: _Builder, node, g: str, consts: dict) -> str:
 def _upsample_to(b: _Builder, g: str, like: str, pad_value: float) -> str:
     """Nearest 2x upsample of `g`, padded at the end to `like`'s H and W (odd sizes)."""
     scales = b.const("scales", np.array([1, 1, 2, 2], np.float32))
-    up = b.op("Resize", [g, "", scales], "up", mode="nearest",
-              coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    up = b.op(
+        "Resize",
+        [g, "", scales],
+        "up",
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
     like_hw = b.op("Shape", [like], "like_shape", start=2, end=4)
     up_hw = b.op("Shape", [up], "up_shape", start=2, end=4)
     tail = b.op("Sub", [like_hw, up_hw], "pad_tail")
@@ -222,12 +228,15 @@ def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs
     forward_nodes = needed_nodes(graph, loss_layers + extra)
     used = {name for node in forward_nodes for name in node.input}
     forward_graph = helper.make_graph(
-        forward_nodes, "forward", [graph.input[0]],
+        forward_nodes,
+        "forward",
+        [graph.input[0]],
         [_float_info(name) for name in loss_layers + extra],
         [init for init in graph.initializer if init.name in used],
     )
     backward_graph = helper.make_graph(
-        builder.nodes, "backward",
+        builder.nodes,
+        "backward",
         [_float_info(name) for name in builder.saved]
         + [_float_info(GRAD_PREFIX + layer) for layer in loss_layers],
         [_float_info(INPUT_GRAD)],
@@ -236,7 +245,9 @@ def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs
     opsets = [helper.make_opsetid("", OPSET)]
     return GradientGraphs(
         forward=helper.make_model(forward_graph, opset_imports=opsets, ir_version=model.ir_version),
-        backward=helper.make_model(backward_graph, opset_imports=opsets, ir_version=model.ir_version),
+        backward=helper.make_model(
+            backward_graph, opset_imports=opsets, ir_version=model.ir_version
+        ),
         loss_layers=loss_layers,
         saved=tuple(builder.saved),
     )

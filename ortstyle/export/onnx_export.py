@@ -13,11 +13,12 @@ import torchvision
 from filelock import FileLock
 
 import ortstyle
-from ortstyle.engine.model import FORMAT, MODEL_INPUT, read_model_file
+from ortstyle.engine.model import FORMAT, MODEL_INPUT
 from ortstyle.errors import OrtStyleError
 from ortstyle.export.vgg import VGGFeatures, Weights, load_weights
 from ortstyle.files import atomic_path, models_dir, sha256_of
 from ortstyle.layers import FEATURE_LAYERS, IMAGENET_MEAN, IMAGENET_STD
+from ortstyle.models import cache_is_intact, cache_name
 
 OPSET = 17
 CHECK_SIZE_HW = (67, 93)  # odd and non-square, so padding and pooling remainders are exercised
@@ -44,8 +45,11 @@ def _fold_identities(model: onnx.ModelProto) -> None:
     """
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
-    alias = {node.output[0]: node.input[0] for node in graph.node
-             if node.op_type == "Identity" and node.input[0] in initializers}
+    alias = {
+        node.output[0]: node.input[0]
+        for node in graph.node
+        if node.op_type == "Identity" and node.input[0] in initializers
+    }
     kept = [node for node in graph.node if node.output[0] not in alias]
     for node in kept:
         for index, name in enumerate(node.input):
@@ -62,10 +66,14 @@ def _write_metadata(model: onnx.ModelProto, weights: Weights, pooling: str, chec
         "ortstyle.pooling": pooling,
         "ortstyle.layers": json.dumps(list(FEATURE_LAYERS)),
         "ortstyle.normalization": json.dumps({"mean": IMAGENET_MEAN, "std": IMAGENET_STD}),
-        "ortstyle.exported_with": json.dumps({
-            "ortstyle": ortstyle.__version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "onnx": onnx.__version__,
-        }),
+        "ortstyle.exported_with": json.dumps(
+            {
+                "ortstyle": ortstyle.__version__,
+                "torch": torch.__version__,
+                "torchvision": torchvision.__version__,
+                "onnx": onnx.__version__,
+            }
+        ),
         "ortstyle.check": json.dumps(check),
     }
     del model.metadata_props[:]
@@ -98,10 +106,15 @@ def export_model(weights: Weights, pooling: str, path: Path) -> ExportReport:
         # add onnxscript as a dependency; for a plain conv/relu/pool chain both give the same graph.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            module, (torch.zeros(1, 3, 64, 64),), str(tmp), dynamo=False,
-            input_names=[MODEL_INPUT], output_names=list(FEATURE_LAYERS),
+            module,
+            (torch.zeros(1, 3, 64, 64),),
+            str(tmp),
+            dynamo=False,
+            input_names=[MODEL_INPUT],
+            output_names=list(FEATURE_LAYERS),
             dynamic_axes={MODEL_INPUT: {2: "height", 3: "width"}},
-            opset_version=OPSET, external_data=False,
+            opset_version=OPSET,
+            external_data=False,
         )
         model = onnx.load(str(tmp))
         _fold_identities(model)
@@ -111,17 +124,14 @@ def export_model(weights: Weights, pooling: str, path: Path) -> ExportReport:
         _write_metadata(model, weights, pooling, check)
         onnx.checker.check_model(model)
         onnx.save(model, str(tmp))
-    return ExportReport(Path(path), weights.source, weights.sha256, pooling,
-                        check["max_abs_diff"], check["max_rel_diff"])
-
-
-def cache_name(weights_spec: str, pooling: str) -> str:
-    """The cache file name for a weights spec and pooling; a path is named by its content."""
-    if weights_spec in ("imagenet", "random"):
-        tag = weights_spec
-    else:
-        tag = "file-" + sha256_of(Path(weights_spec))[:16]
-    return f"vgg19-{tag}-{pooling}.onnx"
+    return ExportReport(
+        Path(path),
+        weights.source,
+        weights.sha256,
+        pooling,
+        check["max_abs_diff"],
+        check["max_rel_diff"],
+    )
 
 
 def cached_model(weights_spec: str, pooling: str, download: bool = True) -> tuple[Path, bool]:
@@ -131,7 +141,9 @@ def cached_model(weights_spec: str, pooling: str, download: bool = True) -> tupl
     a `.sha256` sidecar written after the model detects a damaged file.
     """
     if weights_spec not in ("imagenet", "random") and not Path(weights_spec).is_file():
-        raise OrtStyleError(f"weights {weights_spec!r}: no such file; use imagenet, random or a .pth path")
+        raise OrtStyleError(
+            f"weights {weights_spec!r}: no such file; use imagenet, random or a .pth path"
+        )
     path = models_dir() / cache_name(weights_spec, pooling)
     with FileLock(str(path) + ".lock"):
         if cache_is_intact(path):
@@ -142,17 +154,3 @@ def cached_model(weights_spec: str, pooling: str, download: bool = True) -> tupl
         with atomic_path(sidecar) as tmp:
             tmp.write_text(sha256_of(path) + "\n")
         return path, True
-
-
-def cache_is_intact(path: Path) -> bool:
-    """True when the cached model exists, matches its recorded hash and reads as a model."""
-    sidecar = Path(str(path) + ".sha256")
-    if not (path.is_file() and sidecar.is_file()):
-        return False
-    if sidecar.read_text().strip() != sha256_of(path):
-        return False
-    try:
-        read_model_file(path)
-    except OrtStyleError:
-        return False
-    return True

@@ -41,7 +41,9 @@ def _features_only(state_dict: dict, origin: str) -> dict:
             for key, value in state_dict.items()
             if key.startswith("features.")
         }
-    needed = [f"{index}.weight" for index, name in enumerate(VGG19_LAYERS) if name.startswith("conv")]
+    needed = [
+        f"{index}.weight" for index, name in enumerate(VGG19_LAYERS) if name.startswith("conv")
+    ]
     missing = [key for key in needed if key not in state_dict]
     if missing:
         raise OrtStyleError(
@@ -106,8 +108,13 @@ class VGGFeatures(nn.Module):
         if pooling not in POOLINGS:
             raise OrtStyleError(f"pooling {pooling!r} is not one of: {', '.join(POOLINGS)}")
         features = torchvision.models.vgg19(weights=None).features[: len(VGG19_LAYERS)]
-        features.load_state_dict({k: v for k, v in weights.state_dict.items()
-                                  if int(k.split(".")[0]) < len(VGG19_LAYERS)})
+        features.load_state_dict(
+            {
+                k: v
+                for k, v in weights.state_dict.items()
+                if int(k.split(".")[0]) < len(VGG19_LAYERS)
+            }
+        )
         if pooling == "avg":
             # Gatys et al. found average pooling gives slightly smoother results than max.
             for index, name in enumerate(VGG19_LAYERS):

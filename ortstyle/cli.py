@@ -1,0 +1,407 @@
+"""The `ortstyle` command: stylize images, export the network, show what is installed."""
+
+import dataclasses
+import functools
+import platform
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import onnxruntime
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+import ortstyle
+from ortstyle import checkpoint
+from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
+from ortstyle.engine.providers import PROVIDER_CHOICES
+from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes
+from ortstyle.errors import OrtStyleError
+from ortstyle.files import cache_dir, check_writable_output
+from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
+from ortstyle.models import WEIGHTS_CHOICES, cached_models, resolve_model
+from ortstyle.options import OPTIMIZERS, POOLINGS, StyleOptions
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Neural style transfer with gradients through ONNX Runtime.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+DEFAULTS = StyleOptions()
+FLAT_STD = 0.01  # an output whose pixels vary less than this (in [0, 1]) looks flat
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print one error line to stderr and exit non-zero."""
+    err.print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def user_errors(command):
+    """Turn OrtStyleError and bad option values into one line and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except OrtStyleError as error:
+            fail(str(error))
+
+    return wrapper
+
+
+def _split(text: str | None, convert=str) -> tuple | None:
+    """'a,b' -> ('a', 'b'); None stays None."""
+    if text is None:
+        return None
+    try:
+        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        fail(f"{text!r} is not a comma-separated list of numbers")
+
+
+def _check_ranges(
+    size,
+    iterations,
+    content_weight,
+    style_weight,
+    tv_weight,
+    style_scale,
+    scales,
+    save_every,
+    learning_rate,
+) -> None:
+    checks = [
+        (size >= 16, f"--size {size}: must be at least 16 px"),
+        (iterations >= 1, f"--iterations {iterations}: must be at least 1"),
+        (content_weight >= 0, f"--content-weight {content_weight}: must be 0 or more"),
+        (style_weight >= 0, f"--style-weight {style_weight}: must be 0 or more"),
+        (tv_weight >= 0, f"--tv-weight {tv_weight}: must be 0 or more"),
+        (style_scale > 0, f"--style-scale {style_scale}: must be more than 0"),
+        (1 <= scales <= 8, f"--scales {scales}: must be from 1 to 8"),
+        (save_every >= 0, f"--save-every {save_every}: must be 0 (off) or more"),
+        (learning_rate > 0, f"--learning-rate {learning_rate}: must be more than 0"),
+    ]
+    for ok, message in checks:
+        if not ok or not np.isfinite([content_weight, style_weight, tv_weight, style_scale]).all():
+            fail(message if not ok else "weights and scales must be finite numbers")
+
+
+def _check_memory(shape_hw: tuple, size: int) -> None:
+    """C7: refuse a size whose estimated memory exceeds what the machine has free."""
+    height, width = fit_long_side(shape_hw, size)
+    need, have = estimate_bytes(height, width), available_bytes()
+    if need > have:
+        fail(
+            f"--size {size} needs about {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is "
+            f"free; the largest size that fits is --size {largest_long_side(shape_hw, have)}"
+        )
+
+
+def _output_metadata(options, model, provider, content, styles, result) -> dict:
+    return {
+        "settings": {k: v for k, v in dataclasses.asdict(options).items()},
+        "content": str(content),
+        "styles": [str(s) for s in styles],
+        "model": {
+            "weights": model.weights,
+            "weights_sha256": model.weights_sha256,
+            "pooling": model.pooling,
+        },
+        "provider": provider,
+        "evaluations": result.evaluations,
+        "final_loss": result.final_loss,
+        "versions": {
+            "ortstyle": ortstyle.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4g}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+@app.command()
+@user_errors
+def stylize(
+    content: Annotated[Path, typer.Argument(help="The photo whose content is kept.")],
+    styles: Annotated[list[Path], typer.Argument(help="One or more style images.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Output image (.png .jpg .webp .tif).")
+    ],
+    size: Annotated[int, typer.Option(help="Long side of the output in px.")] = DEFAULTS.size,
+    iterations: Annotated[int, typer.Option(help="Evaluations per scale.")] = DEFAULTS.iterations,
+    content_weight: Annotated[float, typer.Option()] = DEFAULTS.content_weight,
+    style_weight: Annotated[float, typer.Option()] = DEFAULTS.style_weight,
+    tv_weight: Annotated[float, typer.Option(help="Total-variation weight.")] = DEFAULTS.tv_weight,
+    optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = DEFAULTS.optimizer,
+    learning_rate: Annotated[float, typer.Option(help="Adam's step.")] = DEFAULTS.learning_rate,
+    init: Annotated[str, typer.Option(help="content, noise or an image path.")] = DEFAULTS.init,
+    seed: Annotated[int, typer.Option()] = DEFAULTS.seed,
+    content_layers: Annotated[
+        str | None, typer.Option(help="Comma-separated, e.g. relu4_2.")
+    ] = None,
+    style_layers: Annotated[str | None, typer.Option(help="Comma-separated ReLU layers.")] = None,
+    style_layer_weights: Annotated[str | None, typer.Option(help="One per style layer.")] = None,
+    style_blend_weights: Annotated[str | None, typer.Option(help="One per style image.")] = None,
+    style_scale: Annotated[
+        float, typer.Option(help="Style size relative to the output.")
+    ] = DEFAULTS.style_scale,
+    original_colors: Annotated[bool, typer.Option(help="Keep the content's colours.")] = False,
+    scales: Annotated[int, typer.Option(help="Coarse-to-fine passes.")] = DEFAULTS.scales,
+    weights: Annotated[
+        str, typer.Option(help="auto, imagenet, random or a .pth path.")
+    ] = DEFAULTS.weights,
+    pooling: Annotated[str, typer.Option(help="avg or max.")] = DEFAULTS.pooling,
+    model: Annotated[
+        Path | None, typer.Option(help="An exported .onnx model; no torch needed.")
+    ] = None,
+    provider: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = DEFAULTS.provider,
+    threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores.")] = 0,
+    save_every: Annotated[int, typer.Option(help="Save a numbered image every N evaluations.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUTPUT's checkpoint.")] = False,
+) -> None:
+    """Stylize CONTENT in the manner of STYLES and write OUTPUT."""
+    _check_ranges(
+        size,
+        iterations,
+        content_weight,
+        style_weight,
+        tv_weight,
+        style_scale,
+        scales,
+        save_every,
+        learning_rate,
+    )
+    for name, value, allowed in (
+        ("optimizer", optimizer, OPTIMIZERS),
+        ("pooling", pooling, POOLINGS),
+        ("provider", provider, PROVIDER_CHOICES),
+    ):
+        if value not in allowed:
+            fail(f"--{name} {value!r} is not one of: {', '.join(allowed)}")
+    if weights not in WEIGHTS_CHOICES and not Path(weights).is_file():
+        fail(f"--weights {weights!r}: use {', '.join(WEIGHTS_CHOICES)} or the path of a .pth file")
+    check_output_format(output)
+    check_writable_output(output)
+
+    content_pixels = load_image(content)
+    style_pixels = [load_image(path) for path in styles]
+    init_pixels = None if init in ("content", "noise") else load_image(Path(init))
+    options = StyleOptions(
+        size=size,
+        iterations=iterations,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        init=init if init_pixels is None else str(init),
+        seed=seed,
+        content_layers=_split(content_layers) or DEFAULTS.content_layers,
+        style_layers=_split(style_layers) or DEFAULTS.style_layers,
+        style_layer_weights=_split(style_layer_weights, float),
+        style_blend_weights=_split(style_blend_weights, float),
+        style_scale=style_scale,
+        original_colors=original_colors,
+        scales=scales,
+        pooling=pooling,
+        weights=weights,
+        provider=provider,
+        threads=threads or None,
+    )
+    if options.style_blend_weights and len(options.style_blend_weights) != len(styles):
+        fail(
+            f"--style-blend-weights {style_blend_weights}: needs one number per style image "
+            f"({len(styles)})"
+        )
+    if options.style_blend_weights and (
+        min(options.style_blend_weights) < 0 or sum(options.style_blend_weights) <= 0
+    ):
+        fail(f"--style-blend-weights {style_blend_weights}: must be 0 or more, not all 0")
+    try:
+        check_size(content_pixels.shape[:2], size)
+    except ValueError as error:
+        fail(str(error))
+    _check_memory(content_pixels.shape[:2], size)
+
+    resumed = checkpoint.load(output, options, content, styles) if resume else None
+    resolved = resolve_model(weights, pooling, model)
+    try:
+        stylizer = Stylizer(resolved.model, options)
+    except ValueError as error:
+        fail(str(error))
+    for note in (*resolved.notes, *stylizer.network.plan.notes):
+        err.print(f"note: {note}", markup=False)
+    shape_hw = scale_sizes(content_pixels.shape[:2], options)[-1]
+    err.print(
+        f"{resolved.model.describe()}; provider {stylizer.network.provider}; "
+        f"{shape_hw[1]}x{shape_hw[0]} px, {options.optimizer}, {iterations} evaluations"
+        + (f" x {scales} scales" if scales > 1 else ""),
+        markup=False,
+    )
+
+    _run(
+        stylizer,
+        options,
+        content,
+        styles,
+        content_pixels,
+        style_pixels,
+        init_pixels,
+        output,
+        save_every,
+        resumed,
+        resolved.model,
+    )
+
+
+def _run(
+    stylizer,
+    options,
+    content,
+    styles,
+    content_pixels,
+    style_pixels,
+    init_pixels,
+    output,
+    save_every,
+    resumed,
+    model,
+) -> None:
+    """Optimise with a progress bar; save the result (or the best so far) and say where."""
+    total = options.iterations * (
+        1 if resumed else len(scale_sizes(content_pixels.shape[:2], options))
+    )
+    with _progress() as progress:
+        task = progress.add_task("stylizing", total=total, loss=float("nan"))
+        done = [0]
+
+        def report(it):
+            done[0] += 1
+            progress.update(task, completed=min(done[0], total), loss=it.loss)
+            if save_every and it.evaluation % save_every == 0 and it.scale == it.scales:
+                frame = output.with_name(f"{output.stem}_{it.evaluation:05d}{output.suffix}")
+                save_image(np.ascontiguousarray(it.image[0].transpose(1, 2, 0)), frame)
+                checkpoint.save(output, options, content, styles, it.image, it.state)
+
+        try:
+            result = stylizer.stylize(
+                content_pixels,
+                style_pixels,
+                init=resumed.image if resumed else init_pixels,
+                callback=report,
+                resume=resumed.state if resumed else None,
+            )
+        except KeyboardInterrupt:
+            fail("interrupted before the first evaluation; nothing was saved", code=130)
+
+    if not result.history:
+        fail("interrupted before the first evaluation; nothing was saved", code=130)
+    metadata = _output_metadata(options, model, stylizer.network.provider, content, styles, result)
+    save_image(result.image, output, metadata)
+    if result.stopped:
+        checkpoint.save(
+            output, options, content, styles, result.image[None].transpose(0, 3, 1, 2), result.state
+        )
+    err.print(
+        f"loss {result.initial_loss:.4g} -> {result.final_loss:.4g} "
+        f"({result.evaluations} evaluations)",
+        markup=False,
+    )
+    if float(result.image.std()) < FLAT_STD:
+        err.print(
+            "warning: the output is nearly constant; lower --style-weight or --tv-weight",
+            markup=False,
+        )
+    if result.stopped == "interrupted":
+        err.print(
+            f"interrupted: the best image so far is saved to {output}; "
+            "continue with the same command and --resume",
+            markup=False,
+        )
+        raise typer.Exit(130)
+    if result.stopped:
+        err.print(
+            f"error: {result.stopped}; the last good image is saved to {output}", markup=False
+        )
+        raise typer.Exit(1)
+    checkpoint.checkpoint_path(output).unlink(missing_ok=True)
+    out.print(f"saved {output}", markup=False)
+
+
+@app.command()
+@user_errors
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The .onnx file to write.")],
+    weights: Annotated[str, typer.Option(help="imagenet, random or a .pth path.")] = "imagenet",
+    pooling: Annotated[str, typer.Option(help="avg or max.")] = DEFAULTS.pooling,
+) -> None:
+    """Export VGG19 (up to relu5_1, dynamic size) to ONNX; needs PyTorch."""
+    if pooling not in POOLINGS:
+        fail(f"--pooling {pooling!r} is not one of: {', '.join(POOLINGS)}")
+    if weights not in ("imagenet", "random") and not Path(weights).is_file():
+        fail(f"--weights {weights!r}: use imagenet, random or the path of a .pth file")
+    if output.suffix.lower() != ".onnx":
+        fail(f"--output {output}: the file name must end in .onnx")
+    check_writable_output(output)
+    try:
+        from ortstyle.export.onnx_export import export_model
+        from ortstyle.export.vgg import load_weights
+    except ImportError as error:
+        fail(
+            f"export needs PyTorch ({error.name} is not installed): pip install 'ortstyle[export]'"
+        )
+    report = export_model(load_weights(weights), pooling, output)
+    out.print(
+        f"wrote {report.path}: VGG19 {report.weights} weights "
+        f"({report.weights_sha256[:12]}), {pooling} pooling; ONNX Runtime vs eager "
+        f"PyTorch: max abs diff {report.max_abs_diff:.2e}",
+        markup=False,
+    )
+
+
+@app.command()
+def info() -> None:
+    """Versions, available execution providers and cached models."""
+    out.print(
+        f"ortstyle {ortstyle.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"numpy {np.__version__}, python {platform.python_version()}",
+        markup=False,
+    )
+    try:
+        import torch
+
+        out.print(f"torch {torch.__version__} (export available)", markup=False)
+    except ImportError:
+        out.print("torch not installed (stylize needs --model or a cached model)", markup=False)
+    out.print("providers: " + ", ".join(onnxruntime.get_available_providers()), markup=False)
+    out.print(f"cache: {cache_dir()}", markup=False)
+    for path in cached_models():
+        out.print(f"  {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", markup=False)
+
+
+def main() -> None:
+    """Entry point that turns Ctrl-C outside a run into one line."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)

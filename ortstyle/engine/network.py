@@ -1,0 +1,57 @@
+"""ONNX Runtime sessions that give VGG features and the input gradient of a feature loss."""
+
+import numpy as np
+import onnxruntime
+
+from ortstyle.engine.backward import GRAD_PREFIX, INPUT_GRAD, build_gradient_graphs
+from ortstyle.engine.model import MODEL_INPUT, ExportedModel
+from ortstyle.engine.providers import ProviderPlan, check_session_provider, plan_providers
+
+
+def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
+    """Fully optimised sessions; `threads` None lets ONNX Runtime use every physical core."""
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    options.log_severity_level = 3  # warnings about unused initializers are noise here
+    return options
+
+
+class FeatureNetwork:
+    """Forward features and backward input-gradient of an exported VGG19 through ONNX Runtime.
+
+    `forward(image)` returns a dict of (1, C, H, W) float32 arrays: the loss layers and the
+    activations the backward reuses. `backward(forward_outputs, feature_grads)` returns
+    d(loss)/d(image) as (1, 3, H, W) float32, given d(loss)/d(feature) per loss layer.
+    """
+
+    def __init__(
+        self, model: ExportedModel, loss_layers, provider: str = "auto", threads: int | None = None
+    ):
+        self.model = model
+        self.plan: ProviderPlan = plan_providers(provider)
+        graphs = build_gradient_graphs(model.proto, loss_layers)
+        self.loss_layers = graphs.loss_layers
+        self.saved = graphs.saved
+        options = session_options(threads)
+        self._forward = onnxruntime.InferenceSession(
+            graphs.forward.SerializeToString(), options, providers=list(self.plan.chain)
+        )
+        self._backward = onnxruntime.InferenceSession(
+            graphs.backward.SerializeToString(), options, providers=list(self.plan.chain)
+        )
+        self.provider = check_session_provider(self._forward, self.plan)
+        self._forward_names = [output.name for output in self._forward.get_outputs()]
+
+    def forward(self, image: np.ndarray) -> dict:
+        """Features and saved activations of `image` (1, 3, H, W) float32 in [0, 1]."""
+        outputs = self._forward.run(self._forward_names, {MODEL_INPUT: image})
+        return dict(zip(self._forward_names, outputs))
+
+    def backward(self, forward_outputs: dict, feature_grads: dict) -> np.ndarray:
+        """d(loss)/d(image) from the feature gradients of every loss layer."""
+        feed = {name: forward_outputs[name] for name in self.saved}
+        for layer in self.loss_layers:
+            feed[GRAD_PREFIX + layer] = feature_grads[layer]
+        return self._backward.run([INPUT_GRAD], feed)[0]
