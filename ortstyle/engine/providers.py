@@ -43,9 +43,10 @@ def plan_providers(requested: str) -> ProviderPlan:
         return ProviderPlan(requested, chain, notes)
     name = PROVIDER_NAMES[requested]
     if name not in available:
+        known = [short_name(p) for p in available if p in PROVIDER_NAMES.values()]
         raise OrtStyleError(
             f"provider {requested} is not available in onnxruntime {onnxruntime.__version__} "
-            f"(it has: {', '.join(short_name(p) for p in available if p in PROVIDER_NAMES.values())}); "
+            f"(it has: {', '.join(known)}); "
             "install ortstyle[gpu] for cuda/tensorrt, or use --provider auto"
         )
     chain = (name,) if name == "CPUExecutionProvider" else (name, "CPUExecutionProvider")
