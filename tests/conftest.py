@@ -1,0 +1,45 @@
+"""Shared fixtures: an offline cache folder, the random-weight model, small real images."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Tests never download and never touch the user's cache.
+os.environ["ORTSTYLE_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+SHARED_IMAGES = ROOT.parent / "shared" / "images"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ortstyle_cache(tmp_path_factory):
+    """A cache folder for the whole session, so the model is exported once."""
+    path = tmp_path_factory.mktemp("ortstyle-cache")
+    os.environ["ORTSTYLE_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_model(ortstyle_cache):
+    """The random-weight, average-pooling VGG19 export (needs torch)."""
+    pytest.importorskip("torch")
+    from ortstyle.models import resolve_model
+
+    return resolve_model("random", "avg").model
+
+
+@pytest.fixture(scope="session")
+def random_model_max(ortstyle_cache):
+    """The random-weight, max-pooling VGG19 export (needs torch)."""
+    pytest.importorskip("torch")
+    from ortstyle.models import resolve_model
+
+    return resolve_model("random", "max").model
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
