@@ -40,7 +40,7 @@ def _autograd_gradient(pooling, layers, image, seeds):
     module = VGGFeatures(load_weights("random"), pooling).double()
     x = torch.tensor(image, dtype=torch.float64, requires_grad=True)
     features = dict(zip(FEATURE_LAYERS, module(x)))
-    loss = sum((features[l] * torch.tensor(seeds[l], dtype=torch.float64)).sum() for l in layers)
+    loss = sum((features[k] * torch.tensor(seeds[k], dtype=torch.float64)).sum() for k in layers)
     loss.backward()
     return x.grad.numpy()
 

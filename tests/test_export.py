@@ -1,6 +1,7 @@
 """Exporting VGG19 to ONNX: features against eager PyTorch, metadata, weights, the cache."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -94,8 +95,11 @@ def test_cache_is_reused_and_a_damaged_file_rebuilt(ortstyle_cache, random_model
 
 
 def test_concurrent_exports_do_not_corrupt_the_cache(tmp_path):
-    code = "from ortstyle.export.onnx_export import cached_model; print(cached_model('random', 'max')[1])"
-    env = {**__import__("os").environ, "ORTSTYLE_CACHE": str(tmp_path)}
+    code = (
+        "from ortstyle.export.onnx_export import cached_model; "
+        "print(cached_model('random', 'max')[1])"
+    )
+    env = {**os.environ, "ORTSTYLE_CACHE": str(tmp_path)}
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", code],
