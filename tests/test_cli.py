@@ -1,0 +1,194 @@
+"""The CLI through typer's test runner: runs, outputs, and one clear line for every mistake."""
+
+import numpy as np
+import pytest
+from conftest import EXAMPLES
+from PIL import Image
+from typer.testing import CliRunner
+
+from ortstyle.cli import app
+from ortstyle.engine.stylize import Stylizer
+from ortstyle.images import read_metadata
+
+CONTENT, STYLE = str(EXAMPLES / "tubingen.jpg"), str(EXAMPLES / "starry_night.jpg")
+QUICK = ["--size", "48", "--iterations", "3"]
+
+
+@pytest.fixture
+def run(random_model):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return invoke
+
+
+def _stylize(run, out, *extra, model=None):
+    return run("stylize", CONTENT, STYLE, "-o", out, *QUICK, "--model", model, *extra)
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+def test_stylize_writes_the_output_with_its_settings(run, random_model, tmp_path):
+    out = tmp_path / "out.png"
+    result = _stylize(run, out, model=random_model.path)
+    assert result.exit_code == 0, result.output
+    assert "provider cpu" in result.output and "saved" in result.output
+    assert Image.open(out).size == (48, 36)
+    meta = read_metadata(out)
+    assert meta["settings"]["size"] == 48 and meta["settings"]["iterations"] == 3
+    assert meta["model"]["weights_sha256"] == random_model.weights_sha256
+    assert meta["provider"] == "cpu" and "onnxruntime" in meta["versions"]
+    assert "random weights" in result.output  # the degraded mode is said
+    assert "nearly constant" not in result.output
+
+
+def test_same_seed_makes_the_same_image(run, random_model, tmp_path):
+    paths = [tmp_path / f"{n}.png" for n in "ab"]
+    for path in paths:
+        assert (
+            _stylize(run, path, "--init", "noise", "--seed", "3", model=random_model.path).exit_code
+            == 0
+        )
+    first, second = (np.asarray(Image.open(p)) for p in paths)
+    assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--size", "-5"], ["--size -5", "at least 16"]),
+        (["--iterations", "0"], ["--iterations 0"]),
+        (["--style-weight", "-1"], ["--style-weight -1"]),
+        (["--tv-weight", "nan"], ["finite"]),
+        (["--provider", "gpu"], ["--provider 'gpu'", "cuda"]),
+        (["--optimizer", "sgd"], ["--optimizer 'sgd'", "lbfgs"]),
+        (["--pooling", "min"], ["--pooling 'min'"]),
+        (["--weights", "nothing.pth"], ["nothing.pth"]),
+        (["--style-layers", "relu9_9"], ["relu9_9", "relu1_1"]),
+        (["--style-layer-weights", "1,2"], ["5 non-negative"]),
+        (["--style-blend-weights", "1,2"], ["one number per style image"]),
+        (["--size", "20000"], ["--size 20000", "largest size that fits is --size"]),
+    ],
+)
+def test_bad_options_get_one_line(run, random_model, tmp_path, args, fragments):
+    result = _stylize(run, tmp_path / "o.png", *args, model=random_model.path)
+    _one_line_error(result, *fragments)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_bad_paths_get_one_line(run, random_model, tmp_path):
+    _one_line_error(
+        run(
+            "stylize",
+            tmp_path / "none.jpg",
+            STYLE,
+            "-o",
+            tmp_path / "o.png",
+            "--model",
+            random_model.path,
+        ),
+        "none.jpg",
+        "does not exist",
+    )
+    (tmp_path / "text.jpg").write_text("hello")
+    _one_line_error(
+        run(
+            "stylize",
+            CONTENT,
+            tmp_path / "text.jpg",
+            "-o",
+            tmp_path / "o.png",
+            "--model",
+            random_model.path,
+        ),
+        "text.jpg",
+    )
+    _one_line_error(
+        _stylize(run, tmp_path / "missing" / "o.png", model=random_model.path), "does not exist"
+    )
+    _one_line_error(_stylize(run, tmp_path / "o.bmpx", model=random_model.path), ".bmpx")
+    _one_line_error(_stylize(run, tmp_path / "o.png", model=tmp_path / "none.onnx"), "none.onnx")
+
+
+def test_asking_for_a_missing_gpu_provider_fails_clearly(run, random_model, tmp_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has CUDA")
+    result = _stylize(run, tmp_path / "o.png", "--provider", "cuda", model=random_model.path)
+    _one_line_error(result, "provider cuda is not available")
+
+
+def test_flat_output_is_warned_about(run, random_model, tmp_path):
+    result = _stylize(
+        run,
+        tmp_path / "o.png",
+        "--tv-weight",
+        "1e9",
+        "--iterations",
+        "100",
+        model=random_model.path,
+    )
+    assert result.exit_code == 0, result.output
+    assert "nearly constant" in result.output
+
+
+def test_save_every_writes_numbered_images(run, random_model, tmp_path):
+    out = tmp_path / "o.png"
+    assert _stylize(run, out, "--save-every", "1", model=random_model.path).exit_code == 0
+    assert sorted(p.name for p in tmp_path.glob("o_*.png")) == [
+        "o_00001.png",
+        "o_00002.png",
+        "o_00003.png",
+    ]
+
+
+def test_interrupt_saves_the_best_image_and_resume_finishes(
+    run, random_model, tmp_path, monkeypatch
+):
+    out = tmp_path / "o.png"
+    real, calls = Stylizer.evaluate, []
+
+    def interrupted(self, image, targets):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(self, image, targets)
+
+    monkeypatch.setattr(Stylizer, "evaluate", interrupted)
+    args = ["--iterations", "6", "--optimizer", "adam"]
+    result = _stylize(run, out, *args, model=random_model.path)
+    assert result.exit_code == 130
+    assert f"best image so far is saved to {out}" in result.output
+    assert out.exists() and (tmp_path / "o.png.ckpt.npz").exists()
+
+    monkeypatch.setattr(Stylizer, "evaluate", real)
+    result = _stylize(run, out, *args, "--resume", model=random_model.path)
+    assert result.exit_code == 0, result.output
+    assert read_metadata(out)["evaluations"] == 6  # 3 before the interrupt, 3 after
+    assert not (tmp_path / "o.png.ckpt.npz").exists()
+
+
+def test_resume_with_other_settings_is_refused(run, random_model, tmp_path, monkeypatch):
+    out = tmp_path / "o.png"
+    _one_line_error(_stylize(run, out, "--resume", model=random_model.path), "no checkpoint")
+
+
+def test_export_and_info(run, tmp_path):
+    pytest.importorskip("torch")
+    out = tmp_path / "vgg.onnx"
+    result = run("export", "-o", out, "--weights", "random", "--pooling", "max")
+    assert result.exit_code == 0, result.output
+    assert out.exists() and "max abs diff" in result.output
+    _one_line_error(run("export", "-o", tmp_path / "vgg.txt", "--weights", "random"), ".onnx")
+    result = run("info")
+    assert result.exit_code == 0 and "CPUExecutionProvider" in result.output
