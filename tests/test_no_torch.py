@@ -60,8 +60,9 @@ def test_stylize_from_a_model_file_without_torch(tmp_path, random_model):
 def test_without_torch_and_without_a_model_the_message_says_what_to_do(tmp_path):
     code = (
         "from ortstyle.cli import app\n"
-        f"app(['stylize', {str(EXAMPLES / 'tubingen.jpg')!r}, {str(EXAMPLES / 'starry_night.jpg')!r},"
-        f" '-o', {str(tmp_path / 'o.png')!r}, '--size', '48'], prog_name='ortstyle')\n"
+        f"app(['stylize', {str(EXAMPLES / 'tubingen.jpg')!r}, "
+        f"{str(EXAMPLES / 'starry_night.jpg')!r}, "
+        f"'-o', {str(tmp_path / 'o.png')!r}, '--size', '48'], prog_name='ortstyle')\n"
     )
     result = _python(code, tmp_path)
     assert result.returncode == 1
