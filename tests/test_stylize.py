@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from conftest import EXAMPLES
+
 from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes
 from ortstyle.images import load_image, resize
 from ortstyle.options import StyleOptions
