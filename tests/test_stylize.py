@@ -96,7 +96,8 @@ def test_multiscale_runs_coarse_to_fine(random_model, pair):
     options = StyleOptions(size=SMALL, iterations=5, scales=2)
     seen = []
     result = Stylizer(random_model, options).stylize(
-        content, [style], callback=lambda it: seen.append((it.scale, it.image.shape[2:])))
+        content, [style], callback=lambda it: seen.append((it.scale, it.image.shape[2:]))
+    )
     assert [s for s, _ in seen] == [1] * 5 + [2] * 5
     assert seen[0][1] == (24, 32) and seen[-1][1] == (48, 64)
     assert result.image.shape == (48, 64, 3)
