@@ -16,13 +16,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 import ortstyle
 from ortstyle import checkpoint
 from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
+from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import PROVIDER_CHOICES
 from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import cache_dir, check_writable_output
 from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
 from ortstyle.models import WEIGHTS_CHOICES, cached_models, resolve_model
-from ortstyle.options import OPTIMIZERS, POOLINGS, StyleOptions
+from ortstyle.options import OPTIMIZERS, POOLINGS, PRECISIONS, StyleOptions
+from ortstyle.progress import thumbnail, write_progress
 
 app = typer.Typer(
     add_completion=False,
@@ -103,17 +105,19 @@ def _check_memory(shape_hw: tuple, size: int) -> None:
         )
 
 
-def _output_metadata(options, model, provider, content, styles, result) -> dict:
+def _output_metadata(job: "Job", stylizer: Stylizer, result) -> dict:
+    model = stylizer.model
     return {
-        "settings": {k: v for k, v in dataclasses.asdict(options).items()},
-        "content": str(content),
-        "styles": [str(s) for s in styles],
+        "settings": dataclasses.asdict(job.options),
+        "content": str(job.content),
+        "styles": [str(s) for s in job.styles],
         "model": {
             "weights": model.weights,
             "weights_sha256": model.weights_sha256,
             "pooling": model.pooling,
         },
-        "provider": provider,
+        "provider": stylizer.network.provider,
+        "loss_backend": stylizer.loss_backend,
         "evaluations": result.evaluations,
         "final_loss": result.final_loss,
         "versions": {
@@ -136,6 +140,24 @@ def _progress() -> Progress:
         transient=False,
         disable=not err.is_terminal,
     )
+
+
+@dataclasses.dataclass
+class Job:
+    """One stylize command, checked and loaded, ready to run."""
+
+    options: StyleOptions
+    content: Path
+    styles: list
+    output: Path
+    content_pixels: np.ndarray
+    style_pixels: list
+    init_pixels: np.ndarray | None
+    save_every: int
+    bit_depth: int
+    progress_file: Path | None
+    resumed: checkpoint.Resumed | None = None
+    frames: list = dataclasses.field(default_factory=list)  # (evaluation, thumbnail)
 
 
 @app.command()
@@ -174,75 +196,66 @@ def stylize(
         Path | None, typer.Option(help="An exported .onnx model; no torch needed.")
     ] = None,
     provider: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = DEFAULTS.provider,
+    loss_backend: Annotated[
+        str, typer.Option(help="auto, onnx (one session) or numpy (reference).")
+    ] = DEFAULTS.loss_backend,
+    precision: Annotated[str, typer.Option(help="fp32, or fp16 on a GPU.")] = DEFAULTS.precision,
     threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores.")] = 0,
     save_every: Annotated[int, typer.Option(help="Save a numbered image every N evaluations.")] = 0,
+    progress: Annotated[
+        Path | None, typer.Option(help="Write a contact sheet and loss curve (.png).")
+    ] = None,
+    bit_depth: Annotated[int, typer.Option(help="8, or 16 for .png/.tif.")] = 8,
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT's checkpoint.")] = False,
 ) -> None:
     """Stylize CONTENT in the manner of STYLES and write OUTPUT."""
-    _check_ranges(
-        size,
-        iterations,
-        content_weight,
-        style_weight,
-        tv_weight,
-        style_scale,
-        scales,
-        save_every,
-        learning_rate,
-    )
+    _check_ranges(size, iterations, content_weight, style_weight, tv_weight, style_scale,
+                  scales, save_every, learning_rate)  # fmt: skip
     for name, value, allowed in (
         ("optimizer", optimizer, OPTIMIZERS),
         ("pooling", pooling, POOLINGS),
         ("provider", provider, PROVIDER_CHOICES),
+        ("loss-backend", loss_backend, LOSS_BACKENDS),
+        ("precision", precision, PRECISIONS),
     ):
         if value not in allowed:
             fail(f"--{name} {value!r} is not one of: {', '.join(allowed)}")
     if weights not in WEIGHTS_CHOICES and not Path(weights).is_file():
         fail(f"--weights {weights!r}: use {', '.join(WEIGHTS_CHOICES)} or the path of a .pth file")
-    check_output_format(output)
+    check_output_format(output, bit_depth)
     check_writable_output(output)
+    if progress is not None:
+        check_output_format(progress)
+        check_writable_output(progress)
 
-    content_pixels = load_image(content)
-    style_pixels = [load_image(path) for path in styles]
-    init_pixels = None if init in ("content", "noise") else load_image(Path(init))
     options = StyleOptions(
-        size=size,
-        iterations=iterations,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        init=init if init_pixels is None else str(init),
-        seed=seed,
+        size=size, iterations=iterations, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer,
+        learning_rate=learning_rate, init=init, seed=seed,
         content_layers=_split(content_layers) or DEFAULTS.content_layers,
         style_layers=_split(style_layers) or DEFAULTS.style_layers,
         style_layer_weights=_split(style_layer_weights, float),
         style_blend_weights=_split(style_blend_weights, float),
-        style_scale=style_scale,
-        original_colors=original_colors,
-        scales=scales,
-        pooling=pooling,
-        weights=weights,
-        provider=provider,
-        threads=threads or None,
-    )
-    if options.style_blend_weights and len(options.style_blend_weights) != len(styles):
-        fail(
-            f"--style-blend-weights {style_blend_weights}: needs one number per style image "
-            f"({len(styles)})"
-        )
-    if options.style_blend_weights and (
-        min(options.style_blend_weights) < 0 or sum(options.style_blend_weights) <= 0
-    ):
-        fail(f"--style-blend-weights {style_blend_weights}: must be 0 or more, not all 0")
+        style_scale=style_scale, original_colors=original_colors, scales=scales,
+        pooling=pooling, weights=weights, provider=provider, loss_backend=loss_backend,
+        precision=precision, threads=threads or None,
+    )  # fmt: skip
+    _check_blend(options, style_blend_weights, len(styles))
+    job = Job(
+        options, content, list(styles), output,
+        content_pixels=load_image(content),
+        style_pixels=[load_image(path) for path in styles],
+        init_pixels=None if init in ("content", "noise") else load_image(Path(init)),
+        save_every=save_every, bit_depth=bit_depth, progress_file=progress,
+    )  # fmt: skip
     try:
-        check_size(content_pixels.shape[:2], size)
+        check_size(job.content_pixels.shape[:2], size)
     except ValueError as error:
         fail(str(error))
-    _check_memory(content_pixels.shape[:2], size)
+    _check_memory(job.content_pixels.shape[:2], size)
+    if resume:
+        job.resumed = checkpoint.load(output, options, content, styles)
 
-    resumed = checkpoint.load(output, options, content, styles) if resume else None
     resolved = resolve_model(weights, pooling, model)
     try:
         stylizer = Stylizer(resolved.model, options)
@@ -250,77 +263,74 @@ def stylize(
         fail(str(error))
     for note in (*resolved.notes, *stylizer.network.plan.notes):
         err.print(f"note: {note}", markup=False)
-    shape_hw = scale_sizes(content_pixels.shape[:2], options)[-1]
+    height, width = scale_sizes(job.content_pixels.shape[:2], options)[-1]
     err.print(
-        f"{resolved.model.describe()}; provider {stylizer.network.provider}; "
-        f"{shape_hw[1]}x{shape_hw[0]} px, {options.optimizer}, {iterations} evaluations"
+        f"{resolved.model.describe()}; provider {stylizer.network.provider}, "
+        f"{stylizer.loss_backend} loss, {options.precision}; {width}x{height} px, "
+        f"{options.optimizer}, {iterations} evaluations"
         + (f" x {scales} scales" if scales > 1 else ""),
         markup=False,
     )
-
-    _run(
-        stylizer,
-        options,
-        content,
-        styles,
-        content_pixels,
-        style_pixels,
-        init_pixels,
-        output,
-        save_every,
-        resumed,
-        resolved.model,
-    )
+    _run(stylizer, job)
 
 
-def _run(
-    stylizer,
-    options,
-    content,
-    styles,
-    content_pixels,
-    style_pixels,
-    init_pixels,
-    output,
-    save_every,
-    resumed,
-    model,
-) -> None:
+def _check_blend(options: StyleOptions, text: str | None, count: int) -> None:
+    blend = options.style_blend_weights
+    if blend and len(blend) != count:
+        fail(f"--style-blend-weights {text}: needs one number per style image ({count})")
+    if blend and (min(blend) < 0 or sum(blend) <= 0):
+        fail(f"--style-blend-weights {text}: must be 0 or more, not all 0")
+
+
+def _report_to(job: Job, progress: Progress, task):
+    """The engine's callback: advance the bar, save numbered frames and checkpoints."""
+    total = progress.tasks[0].total
+    done = [0]
+
+    def report(it) -> None:
+        done[0] += 1
+        progress.update(task, completed=min(done[0], total), loss=it.loss)
+        if not job.save_every or it.evaluation % job.save_every or it.scale != it.scales:
+            return
+        pixels = np.ascontiguousarray(it.image[0].transpose(1, 2, 0))
+        frame = job.output.with_name(f"{job.output.stem}_{it.evaluation:05d}{job.output.suffix}")
+        save_image(pixels, frame, bit_depth=job.bit_depth)
+        checkpoint.save(job.output, job.options, job.content, job.styles, it.image, it.state)
+        if job.progress_file is not None:
+            job.frames.append((it.evaluation, thumbnail(pixels)))
+
+    return report
+
+
+def _run(stylizer: Stylizer, job: Job) -> None:
     """Optimise with a progress bar; save the result (or the best so far) and say where."""
-    total = options.iterations * (
-        1 if resumed else len(scale_sizes(content_pixels.shape[:2], options))
-    )
+    passes = 1 if job.resumed else len(scale_sizes(job.content_pixels.shape[:2], job.options))
     with _progress() as progress:
-        task = progress.add_task("stylizing", total=total, loss=float("nan"))
-        done = [0]
-
-        def report(it):
-            done[0] += 1
-            progress.update(task, completed=min(done[0], total), loss=it.loss)
-            if save_every and it.evaluation % save_every == 0 and it.scale == it.scales:
-                frame = output.with_name(f"{output.stem}_{it.evaluation:05d}{output.suffix}")
-                save_image(np.ascontiguousarray(it.image[0].transpose(1, 2, 0)), frame)
-                checkpoint.save(output, options, content, styles, it.image, it.state)
-
+        task = progress.add_task("stylizing", total=job.options.iterations * passes, loss=np.nan)
         try:
             result = stylizer.stylize(
-                content_pixels,
-                style_pixels,
-                init=resumed.image if resumed else init_pixels,
-                callback=report,
-                resume=resumed.state if resumed else None,
+                job.content_pixels,
+                job.style_pixels,
+                init=job.resumed.image if job.resumed else job.init_pixels,
+                callback=_report_to(job, progress, task),
+                resume=job.resumed.state if job.resumed else None,
             )
         except KeyboardInterrupt:
             fail("interrupted before the first evaluation; nothing was saved", code=130)
-
     if not result.history:
         fail("interrupted before the first evaluation; nothing was saved", code=130)
-    metadata = _output_metadata(options, model, stylizer.network.provider, content, styles, result)
-    save_image(result.image, output, metadata)
+
+    save_image(result.image, job.output, _output_metadata(job, stylizer, result), job.bit_depth)
+    if job.progress_file is not None:
+        job.frames.append((result.evaluations, thumbnail(result.image)))
+        write_progress(job.progress_file, job.frames, result.history)
     if result.stopped:
-        checkpoint.save(
-            output, options, content, styles, result.image[None].transpose(0, 3, 1, 2), result.state
-        )
+        image = result.image[None].transpose(0, 3, 1, 2)
+        checkpoint.save(job.output, job.options, job.content, job.styles, image, result.state)
+    _say_how_it_ended(job, result)
+
+
+def _say_how_it_ended(job: Job, result) -> None:
     err.print(
         f"loss {result.initial_loss:.4g} -> {result.final_loss:.4g} "
         f"({result.evaluations} evaluations)",
@@ -333,18 +343,17 @@ def _run(
         )
     if result.stopped == "interrupted":
         err.print(
-            f"interrupted: the best image so far is saved to {output}; "
+            f"interrupted: the best image so far is saved to {job.output}; "
             "continue with the same command and --resume",
             markup=False,
         )
         raise typer.Exit(130)
     if result.stopped:
-        err.print(
-            f"error: {result.stopped}; the last good image is saved to {output}", markup=False
-        )
+        err.print(f"error: {result.stopped}; the last good image is saved to {job.output}",
+                  markup=False)  # fmt: skip
         raise typer.Exit(1)
-    checkpoint.checkpoint_path(output).unlink(missing_ok=True)
-    out.print(f"saved {output}", markup=False)
+    checkpoint.checkpoint_path(job.output).unlink(missing_ok=True)
+    out.print(f"saved {job.output}", markup=False)
 
 
 @app.command()

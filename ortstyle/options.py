@@ -6,6 +6,7 @@ from ortstyle.layers import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("avg", "max")
+PRECISIONS = ("fp32", "fp16")
 
 
 @dataclass(frozen=True)
@@ -31,4 +32,6 @@ class StyleOptions:
     pooling: str = "avg"
     weights: str = "auto"  # auto, imagenet, random or a state-dict path
     provider: str = "auto"
+    loss_backend: str = "auto"  # numpy, onnx, or auto (the measured fastest, see objective.py)
+    precision: str = "fp32"  # fp16: the network in half precision on a GPU, losses in fp32
     threads: int | None = None  # None: ONNX Runtime's default (the physical cores)

@@ -18,6 +18,13 @@ def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
     return options
 
 
+def make_session(model, plan: ProviderPlan, threads: int | None = None):
+    """An InferenceSession for an in-memory ModelProto on the planned providers."""
+    return onnxruntime.InferenceSession(
+        model.SerializeToString(), session_options(threads), providers=list(plan.chain)
+    )
+
+
 class FeatureNetwork:
     """Forward features and backward input-gradient of an exported VGG19 through ONNX Runtime.
 
@@ -27,19 +34,22 @@ class FeatureNetwork:
     """
 
     def __init__(
-        self, model: ExportedModel, loss_layers, provider: str = "auto", threads: int | None = None
+        self,
+        model: ExportedModel,
+        loss_layers,
+        provider: str = "auto",
+        threads: int | None = None,
+        with_backward: bool = True,
     ):
         self.model = model
         self.plan: ProviderPlan = plan_providers(provider)
         graphs = build_gradient_graphs(model.proto, loss_layers)
         self.loss_layers = graphs.loss_layers
         self.saved = graphs.saved
-        options = session_options(threads)
-        self._forward = onnxruntime.InferenceSession(
-            graphs.forward.SerializeToString(), options, providers=list(self.plan.chain)
-        )
-        self._backward = onnxruntime.InferenceSession(
-            graphs.backward.SerializeToString(), options, providers=list(self.plan.chain)
+        self._forward = make_session(graphs.forward, self.plan, threads)
+        # The onnx loss backend has its own single session and only needs the forward here.
+        self._backward = (
+            make_session(graphs.backward, self.plan, threads) if with_backward else None
         )
         self.provider = check_session_provider(self._forward, self.plan)
         self._forward_names = [output.name for output in self._forward.get_outputs()]

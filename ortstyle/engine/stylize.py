@@ -7,9 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ortstyle.engine.colors import keep_content_colors
-from ortstyle.engine.losses import LossWeights, Targets, evaluate_losses, layer_weights
+from ortstyle.engine.losses import LossWeights, Targets, layer_weights
 from ortstyle.engine.model import ExportedModel
 from ortstyle.engine.network import FeatureNetwork
+from ortstyle.engine.objective import (
+    DEFAULT_LOSS_BACKEND,
+    LOSS_BACKENDS,
+    NumpyObjective,
+    OnnxObjective,
+)
 from ortstyle.engine.optimize import NonFiniteLoss, OptimizerState, Tracker, run_adam, run_lbfgs
 from ortstyle.images import fit_long_side, resize
 from ortstyle.layers import MIN_SIDE_PX, check_layer_names
@@ -32,7 +38,8 @@ class StyleResult:
 
     @property
     def final_loss(self) -> float:
-        return self.history[-1]
+        """The loss of the returned image: the best of the last pass."""
+        return min(self.state.history) if self.state and self.state.history else self.history[-1]
 
 
 def loss_weights(options: StyleOptions) -> LossWeights:
@@ -80,9 +87,24 @@ class Stylizer:
     def __init__(self, model: ExportedModel, options: StyleOptions):
         if options.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {options.optimizer!r} is not one of {OPTIMIZERS}")
-        self.options = options
+        if options.loss_backend not in LOSS_BACKENDS:
+            raise ValueError(
+                f"loss backend {options.loss_backend!r} is not one of: {', '.join(LOSS_BACKENDS)}"
+            )
+        self.model, self.options = model, options
         self.weights = loss_weights(options)
-        self.network = FeatureNetwork(model, self.weights.layers, options.provider, options.threads)
+        self.loss_backend = (
+            DEFAULT_LOSS_BACKEND if options.loss_backend == "auto" else options.loss_backend
+        )
+        numpy_backend = self.loss_backend == "numpy"
+        self.network = FeatureNetwork(
+            model, self.weights.layers, options.provider, options.threads, numpy_backend
+        )
+        if numpy_backend:
+            self.objective = NumpyObjective(self.network, self.weights)
+        else:
+            self.objective = OnnxObjective(model, self.weights, self.network.plan, options.threads)
+        self._targets = None
 
     def features(self, pixels: np.ndarray) -> dict:
         """Loss-layer features of (H, W, 3) pixels."""
@@ -102,13 +124,11 @@ class Stylizer:
         )
 
     def evaluate(self, image: np.ndarray, targets: Targets):
-        """One forward, the numpy losses, one backward: (LossParts, d loss / d image)."""
-        outputs = self.network.forward(image)
-        parts, feature_grads, image_grad = evaluate_losses(outputs, image, targets, self.weights)
-        grad = self.network.backward(outputs, feature_grads)
-        if image_grad is not None:
-            grad += image_grad
-        return parts, grad
+        """One forward, the losses, one backward: (LossParts, d loss / d image)."""
+        if targets is not self._targets:
+            self.objective.set_targets(targets)
+            self._targets = targets
+        return self.objective.evaluate(image)
 
     def stylize(
         self,
