@@ -261,7 +261,10 @@ def stylize(
         stylizer = Stylizer(resolved.model, options)
     except ValueError as error:
         fail(str(error))
-    for note in (*resolved.notes, *stylizer.network.plan.notes):
+    notes = [*resolved.notes, *stylizer.network.plan.notes]
+    if precision == "fp16" and stylizer.network.provider == "cpu":
+        notes.append("--precision fp16 on the cpu provider is no faster than fp32 and less exact")
+    for note in notes:
         err.print(f"note: {note}", markup=False)
     height, width = scale_sizes(job.content_pixels.shape[:2], options)[-1]
     err.print(

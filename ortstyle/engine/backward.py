@@ -29,6 +29,7 @@ INPUT_GRAD = "grad_image"
 class _Builder:
     """Collects the nodes and constants of the backward graph as they are emitted."""
 
+    dtype: type = np.float32  # of the network's tensors (float16 under --precision fp16)
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     saved: list = field(default_factory=list)  # forward tensors the backward reads
@@ -94,7 +95,7 @@ def _conv_grad(b: _Builder, node, g: str, consts: dict) -> str:
 
 def _relu_grad(b: _Builder, node, g: str, consts: dict) -> str:
     y = b.save(node.output[0])
-    zero = b.const("zero", np.zeros((), np.float32))
+    zero = b.const("zero", np.zeros((), b.dtype))
     positive = b.op("Greater", [y, zero], "relu_mask")
     return b.op("Where", [positive, g, zero], "relu_grad")
 
@@ -115,7 +116,7 @@ def _upsample_to(b: _Builder, g: str, like: str, pad_value: float) -> str:
     tail = b.op("Sub", [like_hw, up_hw], "pad_tail")
     head = b.const("pad_head", np.zeros(6, np.int64))
     pads = b.op("Concat", [head, tail], "pads", axis=0)
-    value = b.const("pad_value", np.array(pad_value, np.float32))
+    value = b.const("pad_value", np.array(pad_value, b.dtype))
     return b.op("Pad", [up, pads, value], "up_pad", mode="constant")
 
 
@@ -128,7 +129,7 @@ def _check_pool(node) -> None:
 
 def _avgpool_grad(b: _Builder, node, g: str, consts: dict) -> str:
     _check_pool(node)
-    quarter = b.const("quarter", np.array(0.25, np.float32))
+    quarter = b.const("quarter", np.array(0.25, b.dtype))
     scaled = b.op("Mul", [g, quarter], "avg_scale")
     return _upsample_to(b, scaled, b.save(node.input[0]), 0.0)
 
@@ -139,14 +140,14 @@ def _maxpool_grad(b: _Builder, node, g: str, consts: dict) -> str:
     # Ties share the gradient (PyTorch picks one); VGG pools ReLU outputs, where ties are
     # zeros whose gradient the ReLU below discards anyway.
     winners = b.op("Equal", [x, _upsample_to(b, y, x, float("-inf"))], "max_mask")
-    zero = b.const("zero", np.zeros((), np.float32))
+    zero = b.const("zero", np.zeros((), b.dtype))
     return b.op("Where", [winners, _upsample_to(b, g, x, 0.0), zero], "max_grad")
 
 
 def _elementwise_grad(b: _Builder, node, g: str, consts: dict) -> str:
     a_const, b_const = node.input[0] in consts, node.input[1] in consts
     assert a_const != b_const, f"{node.op_type} needs exactly one constant operand"
-    c = consts[node.input[0] if a_const else node.input[1]].astype(np.float32)
+    c = consts[node.input[0] if a_const else node.input[1]]
     if node.op_type == "Add":
         return g
     if node.op_type == "Sub":
@@ -154,10 +155,20 @@ def _elementwise_grad(b: _Builder, node, g: str, consts: dict) -> str:
     if node.op_type == "Mul":
         return b.op("Mul", [g, b.const("mul", c)], "mul_grad")
     assert b_const, "Div by a variable is not supported"
-    return b.op("Mul", [g, b.const("inv", 1.0 / c)], "div_grad")
+    return b.op("Mul", [g, b.const("inv", (1.0 / c).astype(c.dtype))], "div_grad")
+
+
+def _cast_grad(b: _Builder, node, g: str, consts: dict) -> str:
+    # The only Casts are precision.to_half's: float32 <-> float16, so the source type is
+    # the other one of the pair.
+    to = _attrs(node)["to"]
+    assert to in (TensorProto.FLOAT, TensorProto.FLOAT16), "only float32/float16 Casts"
+    source = TensorProto.FLOAT if to == TensorProto.FLOAT16 else TensorProto.FLOAT16
+    return b.op("Cast", [g], "cast_grad", to=source)
 
 
 _GRADIENTS = {
+    "Cast": _cast_grad,
     "Conv": _conv_grad,
     "Relu": _relu_grad,
     "AveragePool": _avgpool_grad,
@@ -177,6 +188,8 @@ def emit_gradient(graph: onnx.GraphProto, seeds: dict, builder: _Builder | None 
     seeded tensors are differentiated; gradients meeting at a tensor are summed.
     """
     builder = builder or _Builder()
+    if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
+        builder.dtype = np.float16
     consts = _constants(graph)
     grads = {tensor: [grad] for tensor, grad in seeds.items()}
     for node in reversed(needed_nodes(graph, seeds)):
@@ -198,8 +211,8 @@ def _sum(b: _Builder, terms: list) -> str:
     return total
 
 
-def _float_info(name: str) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, None, None, None])
+def _float_info(name: str, elem_type: int = TensorProto.FLOAT) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, elem_type, [None, None, None, None])
 
 
 @dataclass(frozen=True)
@@ -225,19 +238,24 @@ def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs
     builder.nodes.append(helper.make_node("Identity", [input_grad], [INPUT_GRAD]))
 
     extra = tuple(t for t in builder.saved if t not in loss_layers)
+    # Loss layers are float32 (cast up under fp16); saved activations are the network's type.
+    network_type = helper.np_dtype_to_tensor_dtype(np.dtype(builder.dtype))
     forward_nodes = needed_nodes(graph, loss_layers + extra)
     used = {name for node in forward_nodes for name in node.input}
     forward_graph = helper.make_graph(
         forward_nodes,
         "forward",
         [graph.input[0]],
-        [_float_info(name) for name in loss_layers + extra],
+        [_float_info(name) for name in loss_layers] + [_float_info(n, network_type) for n in extra],
         [init for init in graph.initializer if init.name in used],
     )
     backward_graph = helper.make_graph(
         builder.nodes,
         "backward",
-        [_float_info(name) for name in builder.saved]
+        [
+            _float_info(n, TensorProto.FLOAT if n in loss_layers else network_type)
+            for n in builder.saved
+        ]
         + [_float_info(GRAD_PREFIX + layer) for layer in loss_layers],
         [_float_info(INPUT_GRAD)],
         builder.initializers,

@@ -1,10 +1,11 @@
 """ONNX Runtime sessions that give VGG features and the input gradient of a feature loss."""
 
 import numpy as np
+import onnx
 import onnxruntime
 
 from ortstyle.engine.backward import GRAD_PREFIX, INPUT_GRAD, build_gradient_graphs
-from ortstyle.engine.model import MODEL_INPUT, ExportedModel
+from ortstyle.engine.model import MODEL_INPUT
 from ortstyle.engine.providers import ProviderPlan, check_session_provider, plan_providers
 
 
@@ -35,15 +36,14 @@ class FeatureNetwork:
 
     def __init__(
         self,
-        model: ExportedModel,
+        model: onnx.ModelProto,
         loss_layers,
         provider: str = "auto",
         threads: int | None = None,
         with_backward: bool = True,
     ):
-        self.model = model
         self.plan: ProviderPlan = plan_providers(provider)
-        graphs = build_gradient_graphs(model.proto, loss_layers)
+        graphs = build_gradient_graphs(model, loss_layers)
         self.loss_layers = graphs.loss_layers
         self.saved = graphs.saved
         self._forward = make_session(graphs.forward, self.plan, threads)

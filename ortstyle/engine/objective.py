@@ -8,12 +8,13 @@ Two backends compute the same thing:
 """
 
 import numpy as np
+import onnx
 import onnxruntime
 
 from ortstyle.engine.backward import INPUT_GRAD
 from ortstyle.engine.loss_graph import LOSS_OUTPUTS, build_loss_graph, target_feeds
 from ortstyle.engine.losses import LossParts, LossWeights, Targets, evaluate_losses
-from ortstyle.engine.model import MODEL_INPUT, ExportedModel
+from ortstyle.engine.model import MODEL_INPUT
 from ortstyle.engine.network import FeatureNetwork, make_session
 from ortstyle.engine.providers import ProviderPlan
 
@@ -50,13 +51,13 @@ class OnnxObjective:
 
     def __init__(
         self,
-        model: ExportedModel,
+        model: onnx.ModelProto,
         weights: LossWeights,
         plan: ProviderPlan,
         threads: int | None = None,
     ):
         self.weights = weights
-        graph = build_loss_graph(model.proto, weights)
+        graph = build_loss_graph(model, weights)
         self.session = make_session(graph.model, plan, threads)
         active = self.session.get_providers()[0]
         self.device = "cpu" if active == "CPUExecutionProvider" else "cuda"

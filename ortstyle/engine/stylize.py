@@ -17,9 +17,10 @@ from ortstyle.engine.objective import (
     OnnxObjective,
 )
 from ortstyle.engine.optimize import NonFiniteLoss, OptimizerState, Tracker, run_adam, run_lbfgs
+from ortstyle.engine.precision import to_half
 from ortstyle.images import fit_long_side, resize
 from ortstyle.layers import MIN_SIDE_PX, check_layer_names
-from ortstyle.options import OPTIMIZERS, StyleOptions
+from ortstyle.options import OPTIMIZERS, PRECISIONS, StyleOptions
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,17 @@ class Stylizer:
         self.loss_backend = (
             DEFAULT_LOSS_BACKEND if options.loss_backend == "auto" else options.loss_backend
         )
+        if options.precision not in PRECISIONS:
+            raise ValueError(f"precision {options.precision!r} is not one of {PRECISIONS}")
+        proto = to_half(model.proto) if options.precision == "fp16" else model.proto
         numpy_backend = self.loss_backend == "numpy"
         self.network = FeatureNetwork(
-            model, self.weights.layers, options.provider, options.threads, numpy_backend
+            proto, self.weights.layers, options.provider, options.threads, numpy_backend
         )
         if numpy_backend:
             self.objective = NumpyObjective(self.network, self.weights)
         else:
-            self.objective = OnnxObjective(model, self.weights, self.network.plan, options.threads)
+            self.objective = OnnxObjective(proto, self.weights, self.network.plan, options.threads)
         self._targets = None
 
     def features(self, pixels: np.ndarray) -> dict:
