@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import ortstyle
 from ortstyle import checkpoint
+from ortstyle.bench import bench
 from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
 from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import PROVIDER_CHOICES
@@ -408,6 +409,9 @@ def info() -> None:
     out.print(f"cache: {cache_dir()}", markup=False)
     for path in cached_models():
         out.print(f"  {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", markup=False)
+
+
+app.command()(bench)
 
 
 def main() -> None:
