@@ -189,6 +189,9 @@ def stylize(
     ] = DEFAULTS.style_scale,
     original_colors: Annotated[bool, typer.Option(help="Keep the content's colours.")] = False,
     scales: Annotated[int, typer.Option(help="Coarse-to-fine passes.")] = DEFAULTS.scales,
+    target_loss: Annotated[
+        float | None, typer.Option(help="End the last pass once the loss reaches this.")
+    ] = None,
     weights: Annotated[
         str, typer.Option(help="auto, imagenet, random or a .pth path.")
     ] = DEFAULTS.weights,
@@ -238,6 +241,7 @@ def stylize(
         style_layer_weights=_split(style_layer_weights, float),
         style_blend_weights=_split(style_blend_weights, float),
         style_scale=style_scale, original_colors=original_colors, scales=scales,
+        target_loss=target_loss,
         pooling=pooling, weights=weights, provider=provider, loss_backend=loss_backend,
         precision=precision, threads=threads or None,
     )  # fmt: skip

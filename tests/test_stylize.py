@@ -132,3 +132,12 @@ def test_original_colors_keep_the_content_chroma(random_model, pair):
     unclipped = ((result.image > 0) & (result.image < 1)).all(axis=2)
     assert unclipped.mean() > 0.8
     assert np.abs(chroma - expected)[unclipped].max() < 1e-4
+
+
+def test_target_loss_ends_the_last_pass_early(random_model, pair):
+    content, style = pair
+    full = Stylizer(random_model, StyleOptions(size=SMALL, iterations=30)).stylize(content, [style])
+    goal = full.history[9]  # what the run had reached after ten evaluations
+    options = StyleOptions(size=SMALL, iterations=30, target_loss=goal)
+    early = Stylizer(random_model, options).stylize(content, [style])
+    assert early.evaluations <= 10 and early.final_loss <= goal

@@ -67,14 +67,17 @@ class Tracker:
         total: int,
         state: OptimizerState,
         callback: Callable | None = None,
+        target_loss: float | None = None,
     ):
         self.evaluate, self.shape, self.total = evaluate, shape, total
         self.state, self.callback = state, callback
+        self.target_loss = target_loss  # stop once the loss is at or below this
         self.best_loss, self.best_image = np.inf, None
         self.last_good = None
 
     def __call__(self, pixels: np.ndarray):
-        if self.state.evaluations >= self.total:
+        reached = self.target_loss is not None and self.best_loss <= self.target_loss
+        if self.state.evaluations >= self.total or reached:
             raise _BudgetSpent
         image = pixels.reshape(self.shape).astype(np.float32)
         parts, grad = self.evaluate(image)
@@ -131,8 +134,11 @@ def run_adam(tracker: Tracker, start: np.ndarray, learning_rate: float) -> None:
     if state.adam_m is None:
         state.adam_m, state.adam_v = np.zeros_like(x), np.zeros_like(x)
     beta1, beta2 = ADAM_BETAS
-    while state.evaluations < tracker.total:
-        _, grad = tracker(x)
+    while True:
+        try:
+            _, grad = tracker(x)
+        except _BudgetSpent:
+            return
         state.adam_step += 1
         state.adam_m = beta1 * state.adam_m + (1 - beta1) * grad
         state.adam_v = beta2 * state.adam_v + (1 - beta2) * grad * grad

@@ -168,6 +168,7 @@ class Stylizer:
                 options.iterations,
                 state,
                 report,
+                options.target_loss if index == len(sizes) else None,
             )
             stopped = self._optimize(tracker, _nchw(image))
             history.extend(state.history)
