@@ -204,6 +204,9 @@ def stylize(
         str, typer.Option(help="auto, onnx (one session) or numpy (reference).")
     ] = DEFAULTS.loss_backend,
     precision: Annotated[str, typer.Option(help="fp32, or fp16 on a GPU.")] = DEFAULTS.precision,
+    cuda_graph: Annotated[
+        bool, typer.Option(help="Replay each evaluation as a CUDA graph.")
+    ] = False,
     threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores.")] = 0,
     save_every: Annotated[int, typer.Option(help="Save a numbered image every N evaluations.")] = 0,
     progress: Annotated[
@@ -243,7 +246,7 @@ def stylize(
         style_scale=style_scale, original_colors=original_colors, scales=scales,
         target_loss=target_loss,
         pooling=pooling, weights=weights, provider=provider, loss_backend=loss_backend,
-        precision=precision, threads=threads or None,
+        precision=precision, cuda_graph=cuda_graph, threads=threads or None,
     )  # fmt: skip
     _check_blend(options, style_blend_weights, len(styles))
     job = Job(

@@ -35,4 +35,5 @@ class StyleOptions:
     provider: str = "auto"
     loss_backend: str = "auto"  # numpy, onnx, or auto (the measured fastest, see objective.py)
     precision: str = "fp32"  # fp16: the network in half precision on a GPU, losses in fp32
+    cuda_graph: bool = False  # capture the evaluation as a CUDA graph (cuda provider only)
     threads: int | None = None  # None: ONNX Runtime's default (the physical cores)

@@ -22,8 +22,13 @@ def test_onnx_loss_graph_matches_numpy_losses(fixture, request, rng):
     model = request.getfixturevalue(fixture)
     shape_hw = (37, 50)
     content, styles = _pair(rng, shape_hw)
-    common = dict(size=50, tv_weight=3.0, style_blend_weights=(1.0, 2.0),
-                  content_layers=("relu4_2", "relu2_1"), style_layer_weights=(1, 2, 3, 4, 5))
+    common = dict(
+        size=50,
+        tv_weight=3.0,
+        style_blend_weights=(1.0, 2.0),
+        content_layers=("relu4_2", "relu2_1"),
+        style_layer_weights=(1, 2, 3, 4, 5),
+    )
     image = np.ascontiguousarray(rng.random((1, 3, *shape_hw), dtype=np.float32))
     results = {}
     for backend in ("numpy", "onnx"):
@@ -62,3 +67,27 @@ def test_loss_graph_is_standard_onnx(random_model):
     assert {node.domain for node in graph.graph.node} <= {"", "ai.onnx"}
     outputs = [o.name for o in graph.graph.output]
     assert outputs == ["loss", "content_loss", "style_loss", "tv_loss", "grad_image"]
+
+
+def test_static_shapes_give_the_same_result(random_model, rng):
+    """The GPU path fixes input shapes per size; on the CPU it must compute the same."""
+    import onnxruntime
+
+    from ortstyle.engine.loss_graph import target_feeds
+    from ortstyle.engine.objective import fix_input_shapes
+
+    stylizer = Stylizer(random_model, StyleOptions(size=40))
+    content, styles = _pair(rng, (30, 40))
+    feeds = target_feeds(stylizer.targets(content, styles, (30, 40)), stylizer.weights)
+    feeds["image"] = rng.random((1, 3, 30, 40), dtype=np.float32)
+    fixed = fix_input_shapes(stylizer.objective.graph, {k: v.shape for k, v in feeds.items()})
+    assert [d.dim_value for d in fixed.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 30, 40]
+    providers = ["CPUExecutionProvider"]
+    dynamic = onnxruntime.InferenceSession(
+        stylizer.objective.graph.SerializeToString(), providers=providers
+    ).run(None, feeds)
+    static = onnxruntime.InferenceSession(fixed.SerializeToString(), providers=providers).run(
+        None, feeds
+    )
+    for a, b in zip(dynamic, static):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

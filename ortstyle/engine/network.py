@@ -6,7 +6,12 @@ import onnxruntime
 
 from ortstyle.engine.backward import GRAD_PREFIX, INPUT_GRAD, build_gradient_graphs
 from ortstyle.engine.model import MODEL_INPUT
-from ortstyle.engine.providers import ProviderPlan, check_session_provider, plan_providers
+from ortstyle.engine.providers import (
+    ProviderPlan,
+    check_session_provider,
+    plan_providers,
+    provider_options,
+)
 
 
 def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
@@ -19,10 +24,12 @@ def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
     return options
 
 
-def make_session(model, plan: ProviderPlan, threads: int | None = None):
+def make_session(model, plan: ProviderPlan, threads: int | None = None, **provider_flags):
     """An InferenceSession for an in-memory ModelProto on the planned providers."""
     return onnxruntime.InferenceSession(
-        model.SerializeToString(), session_options(threads), providers=list(plan.chain)
+        model.SerializeToString(),
+        session_options(threads),
+        providers=provider_options(plan, **provider_flags),
     )
 
 

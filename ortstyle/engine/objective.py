@@ -7,6 +7,8 @@ Two backends compute the same thing:
   to Python; targets are bound once through I/O binding and stay on the device.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -46,8 +48,25 @@ class NumpyObjective:
         return parts, grad
 
 
+@dataclass
+class _ShapeSession:
+    """A session and its device buffers, bound once; every run reuses the same addresses."""
+
+    session: onnxruntime.InferenceSession
+    binding: onnxruntime.IOBinding
+    inputs: dict  # name -> OrtValue on the device
+    outputs: dict  # name -> OrtValue on the device
+    targets_version: int = -1
+
+
 class OnnxObjective:
-    """Loss and gradient from one session run; the targets bound once on the device."""
+    """Loss and gradient from one session run, with every buffer bound once on the device.
+
+    On the CPU one session serves every image size. On a GPU each size gets its own
+    session with the shapes fixed, so that TensorRT builds one engine per size and
+    CUDA graphs can be captured: their replays need inputs and outputs at fixed device
+    addresses, which `update_inplace` keeps.
+    """
 
     def __init__(
         self,
@@ -55,33 +74,76 @@ class OnnxObjective:
         weights: LossWeights,
         plan: ProviderPlan,
         threads: int | None = None,
+        cuda_graph: bool = False,
     ):
-        self.weights = weights
-        graph = build_loss_graph(model, weights)
-        self.session = make_session(graph.model, plan, threads)
-        active = self.session.get_providers()[0]
-        self.device = "cpu" if active == "CPUExecutionProvider" else "cuda"
-        self.binding = self.session.io_binding()
-        self._targets: dict = {}  # OrtValues kept alive while bound
+        self.weights, self.plan, self.threads = weights, plan, threads
+        self.graph = build_loss_graph(model, weights).model
+        self.fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+        self.cuda_graph = cuda_graph
+        self.device = "cpu" if plan.chain[0] == "CPUExecutionProvider" else "cuda"
+        self._sessions: dict = {}  # (H, W) or None (CPU: any size) -> _ShapeSession
+        self._feeds: dict = {}
+        self._version = 0
 
     def set_targets(self, targets: Targets) -> None:
-        """Copy the targets to the session's device once and bind them."""
-        self._targets = {
-            name: onnxruntime.OrtValue.ortvalue_from_numpy(
-                np.ascontiguousarray(value), self.device, 0
-            )
-            for name, value in target_feeds(targets, self.weights).items()
-        }
-        for name, value in self._targets.items():
-            self.binding.bind_ortvalue_input(name, value)
+        """New targets, copied into each session's device buffers on its next run."""
+        self._feeds = target_feeds(targets, self.weights)
+        self._version += 1
 
     def evaluate(self, image: np.ndarray) -> tuple[LossParts, np.ndarray]:
         """(LossParts, d loss / d image (1, 3, H, W) float32) at `image`."""
-        assert self._targets, "set_targets first"
-        self.binding.bind_cpu_input(MODEL_INPUT, np.ascontiguousarray(image, np.float32))
-        for name in (*LOSS_OUTPUTS, INPUT_GRAD):
-            # The optimiser runs on the host: the gradient and four scalars are all that cross.
-            self.binding.bind_output(name, "cpu")
-        self.session.run_with_iobinding(self.binding)
-        _, content, style, tv, grad = self.binding.copy_outputs_to_cpu()
-        return LossParts(content.item(), style.item(), tv.item()), grad
+        assert self._feeds, "set_targets first"
+        entry = self._session_for(image.shape)
+        if entry.targets_version != self._version:
+            for name, value in self._feeds.items():
+                entry.inputs[name].update_inplace(np.ascontiguousarray(value))
+            entry.targets_version = self._version
+        entry.inputs[MODEL_INPUT].update_inplace(np.ascontiguousarray(image, np.float32))
+        entry.session.run_with_iobinding(entry.binding)
+        # The optimiser runs on the host: the gradient and three scalars are all that cross.
+        outputs = {name: value.numpy() for name, value in entry.outputs.items()}
+        parts = LossParts(*(outputs[n].item() for n in ("content_loss", "style_loss", "tv_loss")))
+        return parts, outputs[INPUT_GRAD]
+
+    def _session_for(self, image_shape: tuple) -> _ShapeSession:
+        key = None if self.device == "cpu" else tuple(image_shape[2:])
+        if key not in self._sessions:
+            self._sessions[key] = self._new_session(image_shape)
+        entry = self._sessions[key]
+        if key is None and entry.inputs[MODEL_INPUT].shape() != list(image_shape):
+            entry = self._sessions[key] = self._new_session(image_shape, entry.session)
+        return entry
+
+    def _new_session(self, image_shape: tuple, session=None) -> _ShapeSession:
+        shapes = {name: value.shape for name, value in self._feeds.items()}
+        shapes[MODEL_INPUT] = tuple(image_shape)
+        if session is None:
+            graph = self.graph if self.device == "cpu" else fix_input_shapes(self.graph, shapes)
+            session = make_session(graph, self.plan, self.threads, fp16=self.fp16,
+                                   cuda_graph=self.cuda_graph)  # fmt: skip
+        binding = session.io_binding()
+        inputs = {name: self._buffer(shape) for name, shape in shapes.items()}
+        outputs = {name: self._buffer(()) for name in LOSS_OUTPUTS}
+        outputs[INPUT_GRAD] = self._buffer(tuple(image_shape))
+        for name, value in inputs.items():
+            binding.bind_ortvalue_input(name, value)
+        for name, value in outputs.items():
+            binding.bind_ortvalue_output(name, value)
+        return _ShapeSession(session, binding, inputs, outputs)
+
+    def _buffer(self, shape: tuple) -> onnxruntime.OrtValue:
+        return onnxruntime.OrtValue.ortvalue_from_shape_and_type(
+            list(shape), np.float32, self.device, 0
+        )
+
+
+def fix_input_shapes(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
+    """A copy of `model` whose inputs have the given static shapes (TensorRT, CUDA graphs)."""
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for value in fixed.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        for dim, size in zip(dims, shapes[value.name], strict=True):
+            dim.Clear()
+            dim.dim_value = int(size)
+    return fixed

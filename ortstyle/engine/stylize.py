@@ -107,7 +107,9 @@ class Stylizer:
         if numpy_backend:
             self.objective = NumpyObjective(self.network, self.weights)
         else:
-            self.objective = OnnxObjective(proto, self.weights, self.network.plan, options.threads)
+            self.objective = OnnxObjective(
+                proto, self.weights, self.network.plan, options.threads, options.cuda_graph
+            )
         self._targets = None
 
     def features(self, pixels: np.ndarray) -> dict:
