@@ -43,3 +43,19 @@ def random_model_max(ortstyle_cache):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def _has_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def pytest_collection_modifyitems(config, items):
+    """GPU tests carry the `gpu` marker and are skipped where onnxruntime has no CUDA."""
+    if _has_cuda():
+        return
+    skip = pytest.mark.skip(reason="needs onnxruntime-gpu and a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
