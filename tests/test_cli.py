@@ -192,3 +192,30 @@ def test_export_and_info(run, tmp_path):
     _one_line_error(run("export", "-o", tmp_path / "vgg.txt", "--weights", "random"), ".onnx")
     result = run("info")
     assert result.exit_code == 0 and "CPUExecutionProvider" in result.output
+
+
+def test_progress_picture_and_16_bit_output(run, random_model, tmp_path):
+    out, sheet = tmp_path / "o.png", tmp_path / "progress.png"
+    result = _stylize(run, out, "--save-every", "1", "--progress", sheet, "--bit-depth", "16",
+                      model=random_model.path)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert Image.open(sheet).size[1] > 200  # the thumbnails above a loss curve
+    with open(out, "rb") as handle:
+        header = handle.read(33)
+    assert header[24] == 16  # IHDR bit depth
+    _one_line_error(_stylize(run, tmp_path / "o.jpg", "--bit-depth", "16",
+                             model=random_model.path), ".jpg")  # fmt: skip
+
+
+def test_init_from_an_image(run, random_model, tmp_path):
+    start = tmp_path / "start.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(start)
+    out = tmp_path / "o.png"
+    assert (
+        _stylize(run, out, "--init", start, "--iterations", "1", model=random_model.path).exit_code
+        == 0
+    )
+    pixels = np.asarray(Image.open(out), dtype=np.float32)
+    assert pixels[..., 0].mean() > pixels[..., 2].mean() + 50  # still the red start image
+    _one_line_error(_stylize(run, out, "--init", tmp_path / "none.png", model=random_model.path),
+                    "none.png")  # fmt: skip
