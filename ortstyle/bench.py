@@ -46,8 +46,12 @@ PEAK_REPEATS = 5  # the best of these counts: the machine's peak, not its averag
 NOISE_SHARE = 0.2  # the evaluated image is 80% content, 20% noise: every loss term is active
 NOISE_SEED = 0
 MIB = 2**20
+QUIET_SAMPLE_S = 0.5  # how long the machine's CPU use is sampled before a timed evaluation
+QUIET_PATIENCE_S = 120  # the longest wait for a quiet machine before timing anyway
 DEFAULTS = StyleOptions()
-TIME_COLUMNS = "px|GFLOP|ORT ms|eager ms|eager/ORT|ORT % peak|eager % peak".split("|")
+TIME_COLUMNS = (
+    "px|GFLOP|ORT ms|eager ms|eager/ORT|of minima|ORT % peak|eager % peak|others' CPU"
+).split("|")
 MEMORY_COLUMNS = (
     "px|ORT MiB|eager MiB|ORT process MiB|eager process MiB|engine estimate MiB|"
     "grad rel L2|loss rel diff"
@@ -74,6 +78,7 @@ class BenchSettings:
     repeats: int = 5  # timed evaluations per side and size
     warmup: int = 1  # untimed evaluations per side and size, first
     iterations: int = 0  # L-BFGS evaluations of a whole run per size; 0: no whole runs
+    quiet: float = 0.0  # wait for other processes' CPU share to fall below this; 0: never
 
 
 # ---- the cost model -------------------------------------------------------------------
@@ -151,20 +156,85 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB
 
 
-def peak_gflops(threads: int) -> float:
-    """GFLOP/s of a large float32 matrix product in torch at `threads`, best of a few."""
-    import torch
-
-    torch.set_num_threads(threads)
-    a = torch.rand(PEAK_MATMUL_SIDE, PEAK_MATMUL_SIDE)
-    b = torch.rand(PEAK_MATMUL_SIDE, PEAK_MATMUL_SIDE)
-    torch.mm(a, b)
+def _best_gflops(product, flop: float) -> float:
+    """GFLOP/s of the best of PEAK_REPEATS calls of `product`, after one untimed call."""
+    product()
     best = math.inf
     for _ in range(PEAK_REPEATS):
         start = time.perf_counter()
-        torch.mm(a, b)
+        product()
         best = min(best, time.perf_counter() - start)
-    return 2 * PEAK_MATMUL_SIDE**3 / best / 1e9
+    return flop / best / 1e9
+
+
+def peak_gflops(side: str, threads: int) -> dict:
+    """GFLOP/s of a large float32 matrix product, per library the side has loaded.
+
+    The libraries differ by up to 2x on one machine (MKL takes its AVX2 path on AMD CPUs,
+    MLAS and OpenBLAS use AVX-512), so the best of them stands for the machine's peak.
+    """
+    n = PEAK_MATMUL_SIDE
+    flop = 2.0 * n**3
+    a, b = (np.random.default_rng(k).random((n, n), dtype=np.float32) for k in (0, 1))
+    if side == "eager":
+        import torch
+
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        return {"torch": _best_gflops(lambda: torch.mm(ta, tb), flop)}
+    session = _matmul_session(n, threads)
+    return {
+        "onnxruntime": _best_gflops(lambda: session.run(None, {"a": a, "b": b}), flop),
+        "numpy": _best_gflops(lambda: a @ b, flop),
+    }
+
+
+def _matmul_session(n: int, threads: int):
+    """An ONNX Runtime CPU session of one (n, n) x (n, n) float32 MatMul."""
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    tensors = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
+                              tensors[:2], tensors[2:])  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    return onnxruntime.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return 0.0
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(share: float, patience_s: float = QUIET_PATIENCE_S) -> float:
+    """Sleep until other processes use less than `share` of the CPU over QUIET_SAMPLE_S,
+    at most `patience_s`; return the last share seen. The idle workers use none."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        busy, start = _busy_seconds(), time.monotonic()
+        time.sleep(QUIET_SAMPLE_S)
+        seen = (_busy_seconds() - busy) / ((time.monotonic() - start) * (os.cpu_count() or 1))
+        if seen < share or time.monotonic() > deadline:
+            return seen
+
+
+def timed(evaluate) -> tuple:
+    """Run `evaluate()`: (its result, milliseconds, share of the machine's CPU others used)."""
+    busy, own, start = _busy_seconds(), time.process_time(), time.perf_counter()
+    result = evaluate()
+    wall = time.perf_counter() - start
+    others = (_busy_seconds() - busy) - (time.process_time() - own)
+    return result, wall * 1e3, max(others, 0.0) / (wall * (os.cpu_count() or 1))
 
 
 def _load_side(spec: dict, size: int):
@@ -229,15 +299,14 @@ def _serve(spec: dict, reply) -> None:
     reply(setup=_describe(side, objective))
     for line in sys.stdin:
         if line.strip() == "eval":
-            start = time.perf_counter()
-            parts, grad = objective.evaluate(image, targets)
-            reply(ms=(time.perf_counter() - start) * 1e3)
+            (parts, grad), ms, others = timed(lambda: objective.evaluate(image, targets))
+            reply(ms=ms, others=others)
         elif line.strip() == "finish":
             np.save(out / f"{side}-{size}.npy", grad)
             rss = peak_rss_bytes()
             reply(loss=parts.total, rss_bytes=rss, process_peak_bytes=max(rss, load_peak))
         elif line.strip() == "peak":
-            reply(gflops=peak_gflops(spec["threads"]))
+            reply(**peak_gflops(side, spec["threads"]))
 
 
 def _worker_main(spec_json: str) -> None:
@@ -321,13 +390,21 @@ def measure_size(settings: BenchSettings, size: int, gflop: float, out: Path) ->
         for _ in range(settings.warmup):
             for worker in workers.values():
                 worker.ask("eval")
-        times = {side: [] for side in SIDES}
+        times, others = {side: [] for side in SIDES}, {side: [] for side in SIDES}
         for repeat in range(settings.repeats):
             # Alternate who goes first, so neither always runs on the other's warm caches.
             for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
-                times[side].append(workers[side].ask("eval")["ms"])
+                if settings.quiet:
+                    wait_until_quiet(settings.quiet)
+                reply = workers[side].ask("eval")
+                times[side].append(reply["ms"])
+                others[side].append(reply["others"])
         final = {side: worker.ask("finish") for side, worker in workers.items()}
-        peak = eager.ask("peak")["gflops"]
+        peaks = {}
+        for worker in workers.values():
+            if settings.quiet:
+                wait_until_quiet(settings.quiet)
+            peaks.update(worker.ask("peak"))
 
     grads = {side: np.load(out / f"{side}-{size}.npy") for side in SIDES}
     ort_loss, eager_loss = final["ort"]["loss"], final["eager"]["loss"]
@@ -338,15 +415,19 @@ def measure_size(settings: BenchSettings, size: int, gflop: float, out: Path) ->
         record[f"{side}_rss_bytes"] = final[side]["rss_bytes"]
         record[f"{side}_process_peak_bytes"] = final[side]["process_peak_bytes"]
         record[f"{side}_setup"] = setups[side]
+        # The share of the machine's CPU other processes took while this side was timed.
+        record[f"{side}_others_cpu"] = [round(share, 3) for share in others[side]]
     record.update(
         ratio=record["eager_ms"] / record["ort_ms"],
+        ratio_of_minima=record["eager_ms_min"] / record["ort_ms_min"],
         grad_rel_l2=float(
             np.linalg.norm(grads["ort"] - grads["eager"]) / np.linalg.norm(grads["eager"])
         ),
         ort_loss=ort_loss,
         eager_loss=eager_loss,
         loss_rel_diff=abs(ort_loss - eager_loss) / max(abs(eager_loss), 1e-30),
-        peak_gflops_here=peak,
+        peak_gflops_here=max(peaks.values()),
+        matmul_gflops=peaks,
         engine_estimate_bytes=memory.estimate_bytes(size, size),
     )
     return record
@@ -356,6 +437,8 @@ def whole_run(settings: BenchSettings, size: int, out: Path, eager_first: bool) 
     """Both sides stylize the pair with L-BFGS-B for `settings.iterations` evaluations."""
     runs = {}
     for side in SIDES[::-1] if eager_first else SIDES:
+        if settings.quiet:
+            wait_until_quiet(settings.quiet)
         with _Worker(_spec(settings, side, "run", size, out)) as worker:
             runs[side] = worker.reply()
     images = [np.load(out / f"{side}-run-{size}.npy") for side in SIDES]
@@ -447,6 +530,9 @@ def run_bench(settings: BenchSettings, gflops: dict, progress=None) -> dict:
     for record in results:
         for side in SIDES:
             record[f"{side}_peak_fraction"] = record[f"{side}_gflops"] / peak
+            record[f"{side}_best_peak_fraction"] = (
+                record["gflop"] / record[f"{side}_ms_min"] * 1e3 / peak
+            )
     report.update(load_after=os.getloadavg(), peak_gflops=peak, results=results)
     report.update(whole_runs=whole_runs, memory=memory_fit(results))
     return report
@@ -466,17 +552,22 @@ def time_table(report: dict) -> Table:
     """Per size: median (min-max) ms per evaluation, the ratio, the fraction of peak FLOP/s."""
     table = _table(
         f"time per evaluation ({report['settings']['threads']} threads; "
-        f"peak {report['peak_gflops']:.0f} GFLOP/s, float32 matmul)",
+        f"peak {report['peak_gflops']:.0f} GFLOP/s, best float32 matmul)",
         TIME_COLUMNS,
     )
     for r in report["results"]:
+        others = np.mean([r["ort_others_cpu"] + r["eager_others_cpu"]])
         table.add_row(
             str(r["size"]),
             f"{r['gflop']:.0f}",
             *(f"{r[f'{s}_ms']:.0f} ({r[f'{s}_ms_min']:.0f}-{r[f'{s}_ms_max']:.0f})" for s in SIDES),
             f"{r['ratio']:.2f}",
-            *(f"{r[f'{s}_peak_fraction']:.0%}" for s in SIDES),
+            f"{r['ratio_of_minima']:.2f}",
+            *(f"{r[f'{s}_peak_fraction']:.0%} ({r[f'{s}_best_peak_fraction']:.0%})" for s in SIDES),
+            f"{others:.0%}",
         )
+    caption = "ms: median (min-max); % peak: median (best); others' CPU: what other processes "
+    table.caption = caption + "took of the machine's CPU while the sides were timed"
     return table
 
 
@@ -586,8 +677,9 @@ def _parse_sizes(text: str) -> tuple:
     return tuple(sorted(set(sizes)))
 
 
-def _check_arguments(repeats, warmup, threads, iterations, pooling, json_file, plot) -> None:
+def _check_arguments(repeats, warmup, threads, iterations, quiet, pooling, json_file, plot):
     checks = [
+        (0 <= quiet < 1, f"--quiet {quiet}: must be from 0 (never wait) to below 1"),
         (repeats >= 1, f"--repeats {repeats}: must be at least 1"),
         (warmup >= 0, f"--warmup {warmup}: must be 0 or more"),
         (threads >= 0, f"--threads {threads}: must be 0 (the physical cores) or more"),
@@ -631,6 +723,13 @@ def bench(
     iterations: Annotated[int, typer.Option(help="Evaluations of each whole run.")] = 50,
     content: Annotated[Path, typer.Option(help="Content image.")] = Path("examples/tubingen.jpg"),
     style: Annotated[Path, typer.Option(help="Style image.")] = Path("examples/starry_night.jpg"),
+    quiet: Annotated[
+        float,
+        typer.Option(
+            help="Before each timed evaluation wait (up to 2 min) until other processes use "
+            "less than this share of the CPU, e.g. 0.1; 0 = never wait."
+        ),
+    ] = 0.0,
     weights: Annotated[
         str, typer.Option(help="auto, imagenet, random or a .pth path.")
     ] = DEFAULTS.weights,
@@ -644,7 +743,7 @@ def bench(
     from ortstyle.models import resolve_model
 
     size_list = _parse_sizes(sizes)
-    _check_arguments(repeats, warmup, threads, iterations, pooling, json_file, plot)
+    _check_arguments(repeats, warmup, threads, iterations, quiet, pooling, json_file, plot)
     threads = threads or psutil.cpu_count(logical=False) or os.cpu_count() or 1
     try:
         for path in (content, style):
@@ -656,17 +755,18 @@ def bench(
         _err.print(f"note: {note}", markup=False)
     model = resolved.model
     settings = BenchSettings(
-        str(model.path),
-        model.weights,
-        model.weights_sha256,
-        pooling,
-        str(content),
-        str(style),
-        threads,
-        size_list,
-        repeats,
-        warmup,
-        iterations if whole_run else 0,
+        model_path=str(model.path),
+        weights=model.weights,
+        weights_sha256=model.weights_sha256,
+        pooling=pooling,
+        content=str(content),
+        style=str(style),
+        threads=threads,
+        sizes=size_list,
+        repeats=repeats,
+        warmup=warmup,
+        iterations=iterations if whole_run else 0,
+        quiet=quiet,
     )
     # TODO: CPU only. A GPU comparison needs the CUDA provider against torch on CUDA, with
     # synchronised timing; until then the engine runs on its CPU provider here.
@@ -696,5 +796,8 @@ def bench(
         _out.print(f"wrote {plot}", markup=False)
 
 
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == WORKER_FLAG:
-    _worker_main(sys.argv[2])
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == WORKER_FLAG:
+        _worker_main(sys.argv[2])
+    else:  # `python -m ortstyle.bench OPTIONS` is `ortstyle bench OPTIONS`
+        typer.run(bench)
