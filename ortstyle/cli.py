@@ -333,7 +333,8 @@ def _run(stylizer: Stylizer, job: Job) -> None:
 
     save_image(result.image, job.output, _output_metadata(job, stylizer, result), job.bit_depth)
     if job.progress_file is not None:
-        job.frames.append((result.evaluations, thumbnail(result.image)))
+        if not job.frames or job.frames[-1][0] != result.evaluations:
+            job.frames.append((result.evaluations, thumbnail(result.image)))
         write_progress(job.progress_file, job.frames, result.history)
     if result.stopped:
         image = result.image[None].transpose(0, 3, 1, 2)
