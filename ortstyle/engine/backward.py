@@ -229,6 +229,23 @@ class GradientGraphs:
     saved: tuple
 
 
+def forward_graph(model: onnx.ModelProto, outputs, extra: dict | None = None) -> onnx.ModelProto:
+    """`model` pruned to what `outputs` (float32) and `extra` {name: elem type} need."""
+    extra = extra or {}
+    graph = model.graph
+    nodes = needed_nodes(graph, [*outputs, *extra])
+    used = {name for node in nodes for name in node.input}
+    pruned = helper.make_graph(
+        nodes,
+        "forward",
+        [graph.input[0]],
+        [_float_info(name) for name in outputs] + [_float_info(n, t) for n, t in extra.items()],
+        [init for init in graph.initializer if init.name in used],
+    )
+    opsets = [helper.make_opsetid("", OPSET)]
+    return helper.make_model(pruned, opset_imports=opsets, ir_version=model.ir_version)
+
+
 def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs:
     """Split `model` into a pruned forward graph and the backward graph for `loss_layers`."""
     loss_layers = tuple(loss_layers)
@@ -240,15 +257,7 @@ def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs
     extra = tuple(t for t in builder.saved if t not in loss_layers)
     # Loss layers are float32 (cast up under fp16); saved activations are the network's type.
     network_type = helper.np_dtype_to_tensor_dtype(np.dtype(builder.dtype))
-    forward_nodes = needed_nodes(graph, loss_layers + extra)
-    used = {name for node in forward_nodes for name in node.input}
-    forward_graph = helper.make_graph(
-        forward_nodes,
-        "forward",
-        [graph.input[0]],
-        [_float_info(name) for name in loss_layers] + [_float_info(n, network_type) for n in extra],
-        [init for init in graph.initializer if init.name in used],
-    )
+    forward = forward_graph(model, loss_layers, {name: network_type for name in extra})
     backward_graph = helper.make_graph(
         builder.nodes,
         "backward",
@@ -262,7 +271,7 @@ def build_gradient_graphs(model: onnx.ModelProto, loss_layers) -> GradientGraphs
     )
     opsets = [helper.make_opsetid("", OPSET)]
     return GradientGraphs(
-        forward=helper.make_model(forward_graph, opset_imports=opsets, ir_version=model.ir_version),
+        forward=forward,
         backward=helper.make_model(
             backward_graph, opset_imports=opsets, ir_version=model.ir_version
         ),

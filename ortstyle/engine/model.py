@@ -19,11 +19,16 @@ class ExportedModel:
     """An exported VGG19 feature graph and what its metadata says about it."""
 
     path: Path
-    proto: onnx.ModelProto
     weights: str
     weights_sha256: str
     pooling: str
     layers: tuple[str, ...]
+
+    @property
+    def proto(self) -> onnx.ModelProto:
+        """The graph, read from the file on each call: a run needs it only while it builds
+        its sessions, and holding 80 MB of weights for the whole run would be waste."""
+        return onnx.load(str(self.path))
 
     @property
     def is_random(self) -> bool:
@@ -61,7 +66,6 @@ def read_model_file(path: Path) -> ExportedModel:
     _check_versions(path, proto)
     return ExportedModel(
         path=path,
-        proto=proto,
         weights=meta.get("ortstyle.weights", "?"),
         weights_sha256=meta.get("ortstyle.weights_sha256", "?"),
         pooling=meta.get("ortstyle.pooling", "?"),

@@ -4,7 +4,12 @@ import numpy as np
 import onnx
 import onnxruntime
 
-from ortstyle.engine.backward import GRAD_PREFIX, INPUT_GRAD, build_gradient_graphs
+from ortstyle.engine.backward import (
+    GRAD_PREFIX,
+    INPUT_GRAD,
+    build_gradient_graphs,
+    forward_graph,
+)
 from ortstyle.engine.model import MODEL_INPUT
 from ortstyle.engine.providers import (
     ProviderPlan,
@@ -14,21 +19,31 @@ from ortstyle.engine.providers import (
 )
 
 
-def session_options(threads: int | None = None) -> onnxruntime.SessionOptions:
-    """Fully optimised sessions; `threads` None lets ONNX Runtime use every physical core."""
+def session_options(threads: int | None = None, keep_memory: bool = True):
+    """Fully optimised sessions; `threads` None lets ONNX Runtime use every physical core.
+
+    `keep_memory` False returns every buffer after each run (no arena, no memory pattern
+    cached per shape): for sessions that run a few times, such as the targets' forward
+    pass, whose cached buffers would otherwise sit beside the hot session's.
+    """
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    options.enable_cpu_mem_arena = keep_memory
+    options.enable_mem_pattern = keep_memory
+    if not keep_memory:  # nor a second, re-laid-out copy of the weights for speed
+        options.add_session_config_entry("session.disable_prepacking", "1")
     options.log_severity_level = 3  # warnings about unused initializers are noise here
     return options
 
 
-def make_session(model, plan: ProviderPlan, threads: int | None = None, **provider_flags):
+def make_session(model, plan: ProviderPlan, threads: int | None = None, keep_memory=True,
+                 **provider_flags):  # fmt: skip
     """An InferenceSession for an in-memory ModelProto on the planned providers."""
     return onnxruntime.InferenceSession(
         model.SerializeToString(),
-        session_options(threads),
+        session_options(threads, keep_memory),
         providers=provider_options(plan, **provider_flags),
     )
 
@@ -50,14 +65,18 @@ class FeatureNetwork:
         with_backward: bool = True,
     ):
         self.plan: ProviderPlan = plan_providers(provider)
-        graphs = build_gradient_graphs(model, loss_layers)
-        self.loss_layers = graphs.loss_layers
-        self.saved = graphs.saved
-        self._forward = make_session(graphs.forward, self.plan, threads)
-        # The onnx loss backend has its own single session and only needs the forward here.
-        self._backward = (
-            make_session(graphs.backward, self.plan, threads) if with_backward else None
-        )
+        self.loss_layers = tuple(loss_layers)
+        if with_backward:
+            graphs = build_gradient_graphs(model, loss_layers)
+            self.saved = graphs.saved
+            self._forward = make_session(graphs.forward, self.plan, threads)
+            self._backward = make_session(graphs.backward, self.plan, threads)
+        else:
+            # The onnx loss backend has its own session; this forward only computes targets,
+            # a few times a run, so it keeps no buffers between runs.
+            forward = forward_graph(model, self.loss_layers)
+            self.saved, self._backward = (), None
+            self._forward = make_session(forward, self.plan, threads, keep_memory=False)
         self.provider = check_session_provider(self._forward, self.plan)
         self._forward_names = [output.name for output in self._forward.get_outputs()]
 

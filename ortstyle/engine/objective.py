@@ -109,6 +109,8 @@ class OnnxObjective:
         key = None if self.device == "cpu" else tuple(image_shape[2:])
         if key not in self._sessions:
             self._sessions[key] = self._new_session(image_shape)
+            if key is None:
+                self.graph = None  # the CPU session serves every size; free the weights
         entry = self._sessions[key]
         if key is None and entry.inputs[MODEL_INPUT].shape() != list(image_shape):
             entry = self._sessions[key] = self._new_session(image_shape, entry.session)
