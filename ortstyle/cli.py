@@ -429,3 +429,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
