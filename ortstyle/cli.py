@@ -86,7 +86,7 @@ def _check_ranges(
         (style_weight >= 0, f"--style-weight {style_weight}: must be 0 or more"),
         (tv_weight >= 0, f"--tv-weight {tv_weight}: must be 0 or more"),
         (style_scale > 0, f"--style-scale {style_scale}: must be more than 0"),
-        (1 <= scales <= 8, f"--scales {scales}: must be from 1 to 8"),
+        (0 <= scales <= 8, f"--scales {scales}: must be from 0 (auto) to 8"),
         (save_every >= 0, f"--save-every {save_every}: must be 0 (off) or more"),
         (learning_rate > 0, f"--learning-rate {learning_rate}: must be more than 0"),
     ]
@@ -188,7 +188,9 @@ def stylize(
         float, typer.Option(help="Style size relative to the output.")
     ] = DEFAULTS.style_scale,
     original_colors: Annotated[bool, typer.Option(help="Keep the content's colours.")] = False,
-    scales: Annotated[int, typer.Option(help="Coarse-to-fine passes.")] = DEFAULTS.scales,
+    scales: Annotated[
+        int, typer.Option(help="Coarse-to-fine passes; 0: one per halving down to 256 px.")
+    ] = DEFAULTS.scales,
     target_loss: Annotated[
         float | None, typer.Option(help="End the last pass once the loss reaches this.")
     ] = None,
@@ -274,12 +276,13 @@ def stylize(
         notes.append("--precision fp16 on the cpu provider is no faster than fp32 and less exact")
     for note in notes:
         err.print(f"note: {note}", markup=False)
-    height, width = scale_sizes(job.content_pixels.shape[:2], options)[-1]
+    sizes = scale_sizes(job.content_pixels.shape[:2], options)
+    height, width = sizes[-1]
+    passes = f" per pass, {len(sizes)} passes from {max(sizes[0])} px" if len(sizes) > 1 else ""
     err.print(
         f"{resolved.model.describe()}; provider {stylizer.network.provider}, "
         f"{stylizer.loss_backend} loss, {options.precision}; {width}x{height} px, "
-        f"{options.optimizer}, {iterations} evaluations"
-        + (f" x {scales} scales" if scales > 1 else ""),
+        f"{options.optimizer}, {iterations} evaluations{passes}",
         markup=False,
     )
     _run(stylizer, job)

@@ -28,7 +28,7 @@ class StyleOptions:
     style_blend_weights: tuple | None = None  # None: equal over the style images
     style_scale: float = 1.0  # style image's long side relative to the output's
     original_colors: bool = False
-    scales: int = 1  # coarse-to-fine passes, each half the size of the next
+    scales: int = 0  # coarse-to-fine passes, each half the next; 0: auto (stylize.pass_count)
     target_loss: float | None = None  # end the last pass early once its loss reaches this
     pooling: str = "avg"
     weights: str = "auto"  # auto, imagenet, random or a state-dict path

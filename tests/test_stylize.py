@@ -141,3 +141,11 @@ def test_target_loss_ends_the_last_pass_early(random_model, pair):
     options = StyleOptions(size=SMALL, iterations=30, target_loss=goal)
     early = Stylizer(random_model, options).stylize(content, [style])
     assert early.evaluations <= 10 and early.final_loss <= goal
+
+
+@pytest.mark.parametrize(("size", "passes"), [(256, 1), (500, 1), (512, 2), (1024, 3), (2048, 4)])
+def test_auto_scales_halve_down_to_256(size, passes):
+    from ortstyle.engine.stylize import pass_count
+
+    assert pass_count(StyleOptions(size=size)) == passes
+    assert pass_count(StyleOptions(size=size, scales=1)) == 1

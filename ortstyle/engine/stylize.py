@@ -1,6 +1,7 @@
 """A whole stylization: targets from the images, then the optimiser, coarse to fine."""
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ from ortstyle.engine.precision import to_half
 from ortstyle.images import fit_long_side, resize
 from ortstyle.layers import MIN_SIDE_PX, check_layer_names
 from ortstyle.options import OPTIMIZERS, PRECISIONS, StyleOptions
+
+# With --scales 0 (auto), the coarsest pass is at least this long: a coarse pass costs a
+# quarter of the next, and below this size the style's larger strokes no longer fit.
+AUTO_COARSEST_PX = 256
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,17 @@ def loss_weights(options: StyleOptions) -> LossWeights:
     )
 
 
+def pass_count(options: StyleOptions) -> int:
+    """options.scales, or for 0 (auto) one pass per halving down to AUTO_COARSEST_PX."""
+    if options.scales:
+        return options.scales
+    return 1 + max(0, math.floor(math.log2(options.size / AUTO_COARSEST_PX)))
+
+
 def scale_sizes(shape_hw: tuple, options: StyleOptions) -> list[tuple[int, int]]:
     """(H, W) of each pass, coarse to fine, each half the next; the last is the output size."""
-    long_sides = [max(round(options.size / 2**k), 1) for k in reversed(range(options.scales))]
+    passes = pass_count(options)
+    long_sides = [max(round(options.size / 2**k), 1) for k in reversed(range(passes))]
     sizes = [fit_long_side(shape_hw, side) for side in long_sides]
     return [hw for hw in sizes if min(hw) >= MIN_SIDE_PX] or [sizes[-1]]
 
