@@ -58,7 +58,7 @@ def main() -> None:
 
     model = resolve_model("auto", "avg").model
     content, style = load_image(args.content), load_image(args.style)
-    single = StyleOptions(size=args.size, iterations=args.iterations, provider="cpu")
+    single = StyleOptions(size=args.size, iterations=args.iterations, provider="cpu", scales=1)
     runs: dict = {"single": [], "multi": []}
     for _ in range(args.repeats):
         runs["single"].append(timed_run(model, single, content, style))
