@@ -7,6 +7,7 @@ so a resumed L-BFGS run rebuilds them over its first few evaluations.
 
 import dataclasses
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,21 +77,27 @@ def load(output: Path, options: StyleOptions, content: Path, styles: list) -> Re
     try:
         with np.load(path, allow_pickle=False) as data:
             fields = {key: data[key] for key in data.files}
-    except (OSError, ValueError, KeyError) as error:
-        raise OrtStyleError(f"checkpoint {path} is damaged ({error}); run without --resume")
-    if str(fields["fingerprint"]) != _fingerprint(options, content, styles):
+        fingerprint = str(fields["fingerprint"])
+        image = fields["image"]
+        state = OptimizerState(
+            kind=str(fields["kind"]),
+            scale=int(fields["scale"]),
+            evaluations=int(fields["evaluations"]),
+            adam_step=int(fields["adam_step"]),
+            adam_m=fields["adam_m"] if fields["adam_m"].size else None,
+            adam_v=fields["adam_v"] if fields["adam_v"].size else None,
+            history=fields["history"].tolist(),
+        )
+        if image.ndim != 4 or image.shape[:2] != (1, 3) or not np.isfinite(image).all():
+            raise ValueError("its image is not a finite (1, 3, H, W) array")
+    # A zip cut short, a missing field, a wrong shape: all mean the file cannot be trusted.
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise OrtStyleError(
+            f"checkpoint {path} is damaged ({error}); delete it or run without --resume"
+        ) from error
+    if fingerprint != _fingerprint(options, content, styles):
         raise OrtStyleError(
             f"checkpoint {path} was made with other images or settings; use the same ones "
             "(only --iterations may change) or run without --resume"
         )
-    has_adam = fields["adam_m"].size > 0
-    state = OptimizerState(
-        kind=str(fields["kind"]),
-        scale=int(fields["scale"]),
-        evaluations=int(fields["evaluations"]),
-        adam_step=int(fields["adam_step"]),
-        adam_m=fields["adam_m"] if has_adam else None,
-        adam_v=fields["adam_v"] if has_adam else None,
-        history=fields["history"].tolist(),
-    )
-    return Resumed(np.ascontiguousarray(fields["image"][0].transpose(1, 2, 0)), state)
+    return Resumed(np.ascontiguousarray(image[0].transpose(1, 2, 0)), state)

@@ -2,6 +2,9 @@
 
 import dataclasses
 import functools
+import importlib.util
+import math
+import os
 import platform
 import sys
 from pathlib import Path
@@ -23,7 +26,8 @@ from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import cache_dir, check_writable_output
 from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
-from ortstyle.models import WEIGHTS_CHOICES, cached_models, resolve_model
+from ortstyle.layers import MIN_SIDE_PX
+from ortstyle.models import WEIGHTS_CHOICES, cached_models, downloads_allowed, resolve_model
 from ortstyle.options import OPTIMIZERS, POOLINGS, PRECISIONS, StyleOptions
 from ortstyle.progress import thumbnail, write_progress
 
@@ -58,52 +62,71 @@ def user_errors(command):
     return wrapper
 
 
-def _split(text: str | None, convert=str) -> tuple | None:
-    """'a,b' -> ('a', 'b'); None stays None."""
+def _split(option: str, text: str | None, convert=str) -> tuple | None:
+    """'a,b' -> ('a', 'b'); None stays None; empty items, duplicates and NaN are refused."""
     if text is None:
         return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        fail(f"{option} {text!r}: give a comma-separated list with no empty items")
     try:
-        return tuple(convert(part.strip()) for part in text.split(",") if part.strip())
+        values = tuple(convert(part) for part in parts)
     except ValueError:
-        fail(f"{text!r} is not a comma-separated list of numbers")
+        fail(f"{option} {text!r}: give a comma-separated list of numbers")
+    if convert is float and not all(0 <= v < math.inf for v in values):
+        fail(f"{option} {text!r}: each number must be finite and 0 or more")
+    if convert is str and len(set(values)) != len(values):
+        fail(f"{option} {text!r}: a layer is named twice")
+    return values
 
 
-def _check_ranges(
-    size,
-    iterations,
-    content_weight,
-    style_weight,
-    tv_weight,
-    style_scale,
-    scales,
-    save_every,
-    learning_rate,
-) -> None:
-    checks = [
-        (size >= 16, f"--size {size}: must be at least 16 px"),
-        (iterations >= 1, f"--iterations {iterations}: must be at least 1"),
-        (content_weight >= 0, f"--content-weight {content_weight}: must be 0 or more"),
-        (style_weight >= 0, f"--style-weight {style_weight}: must be 0 or more"),
-        (tv_weight >= 0, f"--tv-weight {tv_weight}: must be 0 or more"),
-        (style_scale > 0, f"--style-scale {style_scale}: must be more than 0"),
-        (0 <= scales <= 8, f"--scales {scales}: must be from 0 (auto) to 8"),
-        (save_every >= 0, f"--save-every {save_every}: must be 0 (off) or more"),
-        (learning_rate > 0, f"--learning-rate {learning_rate}: must be more than 0"),
-    ]
-    for ok, message in checks:
-        if not ok or not np.isfinite([content_weight, style_weight, tv_weight, style_scale]).all():
-            fail(message if not ok else "weights and scales must be finite numbers")
+MAX_WEIGHT = 1e12  # beyond this a loss term overflows float32 and the run only makes NaN
+MAX_THREADS = 4 * (os.cpu_count() or 1)
+# Each rule: (test, what is allowed). NaN fails every comparison, so it is refused too.
+RANGES = {
+    "size": (lambda v: v >= MIN_SIDE_PX, f"must be at least {MIN_SIDE_PX} px"),
+    "iterations": (lambda v: v >= 1, "must be at least 1"),
+    "content_weight": (lambda v: 0 <= v <= MAX_WEIGHT, f"must be from 0 to {MAX_WEIGHT:g}"),
+    "style_weight": (lambda v: 0 <= v <= MAX_WEIGHT, f"must be from 0 to {MAX_WEIGHT:g}"),
+    "tv_weight": (lambda v: 0 <= v <= MAX_WEIGHT, f"must be from 0 to {MAX_WEIGHT:g}"),
+    "style_scale": (lambda v: 0 < v <= 8, "must be more than 0 and at most 8"),
+    "scales": (lambda v: 0 <= v <= 8, "must be from 0 (auto) to 8"),
+    "save_every": (lambda v: v >= 0, "must be 0 (off) or more"),
+    "learning_rate": (lambda v: 0 < v <= 1, "must be more than 0 and at most 1 (pixel units)"),
+    "threads": (lambda v: 0 <= v <= MAX_THREADS, f"must be from 0 (all cores) to {MAX_THREADS}"),
+    "seed": (lambda v: 0 <= v < 2**63, "must be from 0 to 2**63 - 1"),
+    "target_loss": (lambda v: v is None or 0 < v < math.inf, "must be a positive finite number"),
+}
 
 
-def _check_memory(shape_hw: tuple, size: int) -> None:
+def _check_ranges(**values) -> None:
+    """One line for the first value outside its range, before any work."""
+    for name, value in values.items():
+        allowed, message = RANGES[name]
+        if not allowed(value):
+            fail(f"--{name.replace('_', '-')} {value}: {message}")
+
+
+def _check_memory(job: "Job") -> None:
     """C7: refuse a size whose estimated memory exceeds what the machine has free."""
-    height, width = fit_long_side(shape_hw, size)
-    need, have = estimate_bytes(height, width), available_bytes()
+    size, have = job.options.size, available_bytes()
+    shape_hw = job.content_pixels.shape[:2]
+    need = estimate_bytes(*fit_long_side(shape_hw, size))
     if need > have:
         fail(
             f"--size {size} needs about {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is "
             f"free; the largest size that fits is --size {largest_long_side(shape_hw, have)}"
         )
+    # The style images pass through the network at --style-scale times the output's size.
+    style_side = round(size * job.options.style_scale)
+    for pixels in job.style_pixels:
+        need = estimate_bytes(*fit_long_side(pixels.shape[:2], style_side))
+        if need > have:
+            fail(
+                f"--style-scale {job.options.style_scale} makes the style {style_side} px "
+                f"long, which needs about {need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB "
+                "is free; lower --style-scale or --size"
+            )
 
 
 def _output_metadata(job: "Job", stylizer: Stylizer, result) -> dict:
@@ -218,8 +241,12 @@ def stylize(
     resume: Annotated[bool, typer.Option(help="Continue from OUTPUT's checkpoint.")] = False,
 ) -> None:
     """Stylize CONTENT in the manner of STYLES and write OUTPUT."""
-    _check_ranges(size, iterations, content_weight, style_weight, tv_weight, style_scale,
-                  scales, save_every, learning_rate)  # fmt: skip
+    _check_ranges(
+        size=size, iterations=iterations, content_weight=content_weight,
+        style_weight=style_weight, tv_weight=tv_weight, style_scale=style_scale, scales=scales,
+        save_every=save_every, learning_rate=learning_rate, threads=threads, seed=seed,
+        target_loss=target_loss,
+    )  # fmt: skip
     for name, value, allowed in (
         ("optimizer", optimizer, OPTIMIZERS),
         ("pooling", pooling, POOLINGS),
@@ -233,18 +260,20 @@ def stylize(
         fail(f"--weights {weights!r}: use {', '.join(WEIGHTS_CHOICES)} or the path of a .pth file")
     check_output_format(output, bit_depth)
     check_writable_output(output)
+    _check_distinct_outputs(output, progress, [content, *styles, Path(init), model])
     if progress is not None:
         check_output_format(progress)
         check_writable_output(progress)
+        _check_matplotlib()
 
     options = StyleOptions(
         size=size, iterations=iterations, content_weight=content_weight,
         style_weight=style_weight, tv_weight=tv_weight, optimizer=optimizer,
         learning_rate=learning_rate, init=init, seed=seed,
-        content_layers=_split(content_layers) or DEFAULTS.content_layers,
-        style_layers=_split(style_layers) or DEFAULTS.style_layers,
-        style_layer_weights=_split(style_layer_weights, float),
-        style_blend_weights=_split(style_blend_weights, float),
+        content_layers=_split("--content-layers", content_layers) or DEFAULTS.content_layers,
+        style_layers=_split("--style-layers", style_layers) or DEFAULTS.style_layers,
+        style_layer_weights=_split("--style-layer-weights", style_layer_weights, float),
+        style_blend_weights=_split("--style-blend-weights", style_blend_weights, float),
         style_scale=style_scale, original_colors=original_colors, scales=scales,
         target_loss=target_loss,
         pooling=pooling, weights=weights, provider=provider, loss_backend=loss_backend,
@@ -262,7 +291,7 @@ def stylize(
         check_size(job.content_pixels.shape[:2], size)
     except ValueError as error:
         fail(str(error))
-    _check_memory(job.content_pixels.shape[:2], size)
+    _check_memory(job)
     if resume:
         job.resumed = checkpoint.load(output, options, content, styles)
 
@@ -288,6 +317,21 @@ def stylize(
     _run(stylizer, job)
 
 
+def _check_distinct_outputs(output: Path, progress: Path | None, inputs: list) -> None:
+    """Refuse an output path that is an input, or both outputs on one file: never overwrite."""
+    taken = {path.resolve() for path in inputs if path is not None and path.exists()}
+    for option, path in (("--output", output), ("--progress", progress)):
+        if path is not None and path.resolve() in taken:
+            fail(f"{option} {path} is one of the input files; choose another name")
+    if progress is not None and progress.resolve() == output.resolve():
+        fail(f"--progress {progress} is the output file; choose another name")
+
+
+def _check_matplotlib() -> None:
+    if importlib.util.find_spec("matplotlib") is None:
+        fail("--progress needs matplotlib: pip install 'ortstyle[plot]'")
+
+
 def _check_blend(options: StyleOptions, text: str | None, count: int) -> None:
     blend = options.style_blend_weights
     if blend and len(blend) != count:
@@ -308,12 +352,20 @@ def _report_to(job: Job, progress: Progress, task):
             return
         pixels = np.ascontiguousarray(it.image[0].transpose(1, 2, 0))
         frame = job.output.with_name(f"{job.output.stem}_{it.evaluation:05d}{job.output.suffix}")
-        save_image(pixels, frame, bit_depth=job.bit_depth)
+        _save(pixels, frame, bit_depth=job.bit_depth)
         checkpoint.save(job.output, job.options, job.content, job.styles, it.image, it.state)
         if job.progress_file is not None:
             job.frames.append((it.evaluation, thumbnail(pixels)))
 
     return report
+
+
+def _save(pixels, path: Path, metadata: dict | None = None, bit_depth: int = 8) -> None:
+    """save_image, with a full disk or a refused write as one line (the old file stays)."""
+    try:
+        save_image(pixels, path, metadata, bit_depth)
+    except OSError as error:
+        fail(f"could not write {path} ({error.strerror or error}); any earlier file is intact")
 
 
 def _run(stylizer: Stylizer, job: Job) -> None:
@@ -331,10 +383,13 @@ def _run(stylizer: Stylizer, job: Job) -> None:
             )
         except KeyboardInterrupt:
             fail("interrupted before the first evaluation; nothing was saved", code=130)
+    if not result.history and result.stopped and result.stopped != "interrupted":
+        fail(f"{result.stopped}: an input image, weight or the model holds NaN or infinite "
+             "values, or the weights are too large; nothing was saved")  # fmt: skip
     if not result.history:
         fail("interrupted before the first evaluation; nothing was saved", code=130)
 
-    save_image(result.image, job.output, _output_metadata(job, stylizer, result), job.bit_depth)
+    _save(result.image, job.output, _output_metadata(job, stylizer, result), job.bit_depth)
     if job.progress_file is not None:
         if not job.frames or job.frames[-1][0] != result.evaluations:
             job.frames.append((result.evaluations, thumbnail(result.image)))
@@ -393,7 +448,7 @@ def export(
         fail(
             f"export needs PyTorch ({error.name} is not installed): pip install 'ortstyle[export]'"
         )
-    report = export_model(load_weights(weights), pooling, output)
+    report = export_model(load_weights(weights, download=downloads_allowed()), pooling, output)
     out.print(
         f"wrote {report.path}: VGG19 {report.weights} weights "
         f"({report.weights_sha256[:12]}), {pooling} pooling; ONNX Runtime vs eager "
@@ -426,12 +481,18 @@ app.command()(bench)
 
 
 def main() -> None:
-    """Entry point that turns Ctrl-C outside a run into one line."""
+    """Entry point: usage mistakes and Ctrl-C outside a run as one line each."""
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:  # a usage mistake: typer would draw a 5-line box
+        context = getattr(error, "ctx", None)
+        hint = f"; see `{context.command_path} --help`" if context else ""
+        err.print(f"error: {error.format_message().rstrip('.')}{hint}", markup=False)
+        code = error.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted", markup=False)
-        sys.exit(130)
+        code = 130
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

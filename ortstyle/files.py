@@ -11,18 +11,28 @@ import platformdirs
 CACHE_ENV = "ORTSTYLE_CACHE"  # overrides the user's cache folder (tests, read-only homes)
 
 
+def _folder(path: Path) -> Path:
+    """Create `path` if needed; OrtStyleError naming it if that is impossible."""
+    from ortstyle.errors import OrtStyleError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OrtStyleError(
+            f"cache folder {path} cannot be used ({error.strerror}); set {CACHE_ENV} to a "
+            "writable folder"
+        ) from error
+    return path
+
+
 def cache_dir() -> Path:
     """The folder for exported models and engine caches, created on demand."""
-    root = Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("ortstyle"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
+    return _folder(Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("ortstyle")))
 
 
 def models_dir() -> Path:
     """The folder of cached exported models."""
-    path = cache_dir() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _folder(cache_dir() / "models")
 
 
 def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
@@ -42,9 +52,13 @@ def atomic_path(target: Path):
     file), never half-written: rename within one folder is atomic on POSIX.
     """
     target = Path(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    # A short name: the target's own may already be near the file system's 255-byte limit.
+    fd, tmp_name = tempfile.mkstemp(prefix=".ortstyle-", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)

@@ -14,6 +14,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import psutil
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
@@ -40,8 +41,28 @@ PNG_IDAT_BYTES = 1 << 20  # PNG chunks must stay under 2**31 bytes; 1 MiB is cus
 TIFF_MAX_BYTES = 2**32 - 1  # classic TIFF offsets are 32-bit
 
 _SRGB = ImageCms.createProfile("sRGB")
-SRGB_ICC = ImageCms.ImageCmsProfile(_SRGB).tobytes()
+# lcms stamps the profile with the time it was made (header bytes 24-35); a fixed date
+# keeps outputs of the same run settings byte-identical across processes.
+_ICC_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+_icc = ImageCms.ImageCmsProfile(_SRGB).tobytes()
+SRGB_ICC = _icc[:24] + _ICC_DATE + _icc[36:]
 _ICC_SPACES = {"RGB": "RGB", "L": "GRAY", "CMYK": "CMYK"}  # Pillow mode -> ICC colour space
+
+
+# Bytes a decoded pixel costs on the way to (H, W, 3) float32: Pillow's copy, the float
+# array and the conversions' temporaries.
+DECODE_BYTES_PER_PIXEL = 48
+
+
+def _check_decoded_size(path: Path, size: tuple) -> None:
+    """Refuse, before decoding, an image whose pixels would not fit in free memory."""
+    need = size[0] * size[1] * DECODE_BYTES_PER_PIXEL
+    have = psutil.virtual_memory().available
+    if need > have:
+        raise OrtStyleError(
+            f"image {path} is {size[0]}x{size[1]} px: reading it needs about "
+            f"{need / 2**30:.1f} GiB but {have / 2**30:.1f} GiB is free; scale it down first"
+        )
 
 
 def _open(path: Path) -> Image.Image:
@@ -53,6 +74,7 @@ def _open(path: Path) -> Image.Image:
         # From bytes, not the path: Pillow 13 memory-maps uncompressed grey TIFFs opened
         # by name and then decodes orientations 5-8 with width and height swapped.
         image = Image.open(io.BytesIO(path.read_bytes()))
+        _check_decoded_size(path, image.size)
         image.load()
     except PermissionError as error:
         raise OrtStyleError(f"image {path} cannot be read (permission denied)") from error
@@ -115,7 +137,13 @@ def _to_srgb(image: Image.Image, icc: bytes | None, path: Path) -> Image.Image:
 
 def load_image(path) -> np.ndarray:
     """Read an image file as (H, W, 3) float32 sRGB in [0, 1], as a viewer shows it."""
-    path = Path(path)
+    pixels = _decode(Path(path))
+    if not np.isfinite(pixels).all():  # float TIFFs can hold NaN; they would poison the run
+        raise OrtStyleError(f"image {path} holds NaN or infinite pixel values")
+    return pixels
+
+
+def _decode(path: Path) -> np.ndarray:
     image = _open(path)
     # Pixels in mode LAB are absolute CIELAB whatever profile rides along.
     icc = None if image.mode == "LAB" else image.info.get("icc_profile")

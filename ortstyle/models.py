@@ -65,13 +65,20 @@ def _export(weights: str, pooling: str, download: bool) -> ExportedModel:
     return read_model_file(path)
 
 
+IMAGENET_FILE = "vgg19-dcbb9e9d.pth"  # the name of torchvision's VGG19_Weights.IMAGENET1K_V1
+
+
 def _imagenet_available() -> bool:
-    """ImageNet weights are in torch hub's cache (checked without importing torch)."""
-    try:
-        from ortstyle.export.vgg import imagenet_checkpoint
-    except ImportError:
-        return False
-    return imagenet_checkpoint().is_file()
+    """ImageNet weights are in torch hub's cache, found as torch finds them (TORCH_HOME, else
+    XDG_CACHE_HOME/torch) without importing torch, which costs seconds on every run."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    home = os.environ.get("TORCH_HOME") or os.path.join(cache, "torch")
+    return (Path(home) / "hub" / "checkpoints" / IMAGENET_FILE).is_file()
+
+
+def downloads_allowed() -> bool:
+    """False when ORTSTYLE_OFFLINE is set to anything but 0."""
+    return os.environ.get(OFFLINE_ENV, "") in ("", "0")
 
 
 def resolve_model(weights: str, pooling: str, model_file: Path | None = None) -> ResolvedModel:
@@ -94,8 +101,7 @@ def resolve_model(weights: str, pooling: str, model_file: Path | None = None) ->
             return ResolvedModel(_export("imagenet", pooling, download=False), ())
         note = f"using the random-weight VGG19: ImageNet weights are not cached; {IMAGENET_HINT}"
         return ResolvedModel(_cached_or_export("random", pooling), (note,))
-    download = os.environ.get(OFFLINE_ENV, "") in ("", "0")
-    return ResolvedModel(_cached_or_export(weights, pooling, download), ())
+    return ResolvedModel(_cached_or_export(weights, pooling, downloads_allowed()), ())
 
 
 def _cached_or_export(weights: str, pooling: str, download: bool = False) -> ExportedModel:

@@ -68,7 +68,14 @@ def test_same_seed_makes_the_same_image(run, random_model, tmp_path):
         (["--size", "-5"], ["--size -5", "at least 16"]),
         (["--iterations", "0"], ["--iterations 0"]),
         (["--style-weight", "-1"], ["--style-weight -1"]),
-        (["--tv-weight", "nan"], ["finite"]),
+        (["--tv-weight", "nan"], ["--tv-weight nan"]),
+        (["--threads", "100000"], ["--threads 100000"]),
+        (["--seed", "-1"], ["--seed -1"]),
+        (["--target-loss", "inf"], ["--target-loss inf"]),
+        (["--style-scale", "1000"], ["--style-scale 1000"]),
+        (["--content-layers", ""], ["--content-layers"]),
+        (["--content-layers", "relu4_2,relu4_2"], ["named twice"]),
+        (["--style-blend-weights", "nan"], ["finite"]),
         (["--provider", "gpu"], ["--provider 'gpu'", "cuda"]),
         (["--optimizer", "sgd"], ["--optimizer 'sgd'", "lbfgs"]),
         (["--pooling", "min"], ["--pooling 'min'"]),
@@ -219,3 +226,32 @@ def test_init_from_an_image(run, random_model, tmp_path):
     assert pixels[..., 0].mean() > pixels[..., 2].mean() + 50  # still the red start image
     _one_line_error(_stylize(run, out, "--init", tmp_path / "none.png", model=random_model.path),
                     "none.png")  # fmt: skip
+
+
+def test_outputs_never_overwrite_inputs(run, random_model, tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(photo)
+    before = photo.read_bytes()
+    result = run("stylize", photo, STYLE, "-o", photo, *QUICK, "--model", random_model.path)
+    _one_line_error(result, "--output", "input files")
+    result = _stylize(run, tmp_path / "o.png", "--progress", photo, model=random_model.path)
+    _one_line_error(result, "--progress", "input files")
+    result = _stylize(run, tmp_path / "o.png", "--progress", tmp_path / "o.png",
+                      model=random_model.path)  # fmt: skip
+    _one_line_error(result, "--progress", "output file")
+    assert photo.read_bytes() == before
+
+
+def test_nan_pixels_are_refused(run, random_model, tmp_path):
+    path = tmp_path / "nan.tif"
+    pixels = np.full((40, 40), np.nan, np.float32)
+    Image.fromarray(pixels, "F").save(path)
+    result = run("stylize", path, STYLE, "-o", tmp_path / "o.png", *QUICK, "--model",
+                 random_model.path)  # fmt: skip
+    _one_line_error(result, "nan.tif", "NaN")
+
+
+def test_damaged_checkpoint_is_one_line(run, random_model, tmp_path):
+    out = tmp_path / "o.png"
+    (tmp_path / "o.png.ckpt.npz").write_bytes(b"PK\x03\x04 cut short")
+    _one_line_error(_stylize(run, out, "--resume", model=random_model.path), "damaged")

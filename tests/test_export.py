@@ -122,3 +122,31 @@ def test_export_to_a_file_checks_against_eager(tmp_path):
     report = export_model(load_weights("random"), "max", tmp_path / "m.onnx")
     assert report.max_rel_diff < 1e-3
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_auto_weights_pick_imagenet_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    from ortstyle.models import resolve_model
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("ORTSTYLE_CACHE", str(tmp_path / "cache"))
+    assert resolve_model("auto", "avg").model.weights == "random"  # nothing cached: says so
+    checkpoint = tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    checkpoint.parent.mkdir(parents=True)
+    state = {"features." + k: v for k, v in load_weights("random").state_dict.items()}
+    torch.save(state, checkpoint)  # torchvision's format; random values stand in offline
+    resolved = resolve_model("auto", "avg")
+    assert resolved.model.weights == "imagenet" and not resolved.notes
+    assert resolved.model.path.name == "vgg19-imagenet-avg.onnx"
+
+
+def test_weights_of_the_wrong_shape_or_with_nan_are_refused(tmp_path):
+    state = dict(load_weights("random").state_dict)
+    state["0.weight"] = torch.zeros(3, 3, 3, 3)
+    torch.save(state, tmp_path / "shape.pth")
+    with pytest.raises(OrtStyleError, match=r"0.weight has shape \(3, 3, 3, 3\)"):
+        load_weights(str(tmp_path / "shape.pth"))
+    state = dict(load_weights("random").state_dict)
+    state["2.weight"] = state["2.weight"].clone().fill_(float("nan"))
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(OrtStyleError, match="NaN"):
+        load_weights(str(tmp_path / "nan.pth"))

@@ -35,9 +35,10 @@ def layer_weights(layers, weights=None) -> dict:
     """Per-layer weights normalised to sum to 1 (equal when `weights` is None)."""
     layers = tuple(layers)
     weights = np.ones(len(layers)) if weights is None else np.asarray(weights, np.float64)
-    if len(weights) != len(layers) or np.any(weights < 0) or weights.sum() <= 0:
+    if len(weights) != len(layers) or not np.all(weights >= 0) or not weights.sum() > 0:
+        shown = ",".join(f"{w:g}" for w in weights)
         raise ValueError(
-            f"layer weights {list(weights)} must be {len(layers)} non-negative numbers, not all 0"
+            f"layer weights {shown} must be {len(layers)} non-negative numbers, not all 0"
         )
     return dict(zip(layers, (weights / weights.sum()).tolist()))
 

@@ -64,13 +64,29 @@ def read_model_file(path: Path) -> ExportedModel:
             f"model {path} is not an ortstyle export ({found}); expected format {FORMAT}"
         )
     _check_versions(path, proto)
+    _check_contract(path, proto, meta)
     return ExportedModel(
         path=path,
         weights=meta.get("ortstyle.weights", "?"),
         weights_sha256=meta.get("ortstyle.weights_sha256", "?"),
         pooling=meta.get("ortstyle.pooling", "?"),
-        layers=tuple(json.loads(meta.get("ortstyle.layers", "[]"))),
+        layers=tuple(json.loads(meta["ortstyle.layers"])),
     )
+
+
+def _check_contract(path: Path, proto: onnx.ModelProto, meta: dict) -> None:
+    """Refuse a file whose metadata says ortstyle but whose graph does not keep the contract."""
+    try:
+        layers = json.loads(meta.get("ortstyle.layers", ""))
+    except json.JSONDecodeError:
+        layers = None
+    inputs = [value.name for value in proto.graph.input]
+    outputs = {value.name for value in proto.graph.output}
+    if inputs[:1] != [MODEL_INPUT] or not isinstance(layers, list) or not set(layers) <= outputs:
+        raise OrtStyleError(
+            f"model {path} claims to be an ortstyle export but its graph does not match "
+            f"(input {MODEL_INPUT!r}, one output per layer); re-export it"
+        )
 
 
 def _check_versions(path: Path, proto: onnx.ModelProto) -> None:

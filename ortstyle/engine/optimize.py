@@ -77,6 +77,7 @@ class Tracker:
 
     def __call__(self, pixels: np.ndarray):
         reached = self.target_loss is not None and self.best_loss <= self.target_loss
+        reached = reached and self.state.evaluations > 0
         if self.state.evaluations >= self.total or reached:
             raise _BudgetSpent
         image = pixels.reshape(self.shape).astype(np.float32)

@@ -11,7 +11,7 @@ import torch
 
 from ortstyle.engine.losses import LossParts, Targets
 from ortstyle.engine.optimize import NonFiniteLoss, OptimizerState, Tracker, run_adam, run_lbfgs
-from ortstyle.engine.stylize import StyleResult, check_size, loss_weights
+from ortstyle.engine.stylize import StyleResult, check_size, loss_weights, pass_count
 from ortstyle.export.vgg import VGGFeatures, Weights
 from ortstyle.images import fit_long_side, resize
 from ortstyle.layers import FEATURE_LAYERS, MIN_SIDE_PX
@@ -120,7 +120,7 @@ class ReferenceObjective:
         """
         options = self.options
         if (
-            options.scales != 1
+            pass_count(options) != 1
             or options.original_colors
             or options.init
             not in (

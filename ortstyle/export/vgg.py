@@ -72,12 +72,32 @@ def load_weights(spec: str, download: bool = True) -> Weights:
         raise OrtStyleError(f"weights {spec!r}: no such file; use imagenet, random or a .pth path")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise OrtStyleError(f"weights {path} could not be read as a PyTorch state dict: {error}")
+    except Exception as error:  # torch raises many kinds, with pages of advice: keep one line
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise OrtStyleError(
+            f"weights {path} could not be read as a PyTorch state dict ({reason[:160]})"
+        ) from error
     if not isinstance(state, dict):
         raise OrtStyleError(f"weights {path} holds a {type(state).__name__}, not a state dict")
     state = _features_only(state, str(path))
+    _check_tensors(state, str(path))
     return Weights(str(path.resolve()), state, weights_digest(state))
+
+
+def _check_tensors(state: dict, origin: str) -> None:
+    """Refuse weights of the wrong shapes or with NaN/infinite values, naming the tensor."""
+    reference = torchvision.models.vgg19(weights=None).features.state_dict()
+    for key, value in state.items():
+        if key not in reference:
+            continue
+        if not isinstance(value, torch.Tensor) or value.shape != reference[key].shape:
+            shape = tuple(getattr(value, "shape", ()))
+            raise OrtStyleError(
+                f"weights {origin}: {key} has shape {shape}, VGG19 needs "
+                f"{tuple(reference[key].shape)}"
+            )
+        if not torch.isfinite(value).all():
+            raise OrtStyleError(f"weights {origin}: {key} holds NaN or infinite values")
 
 
 def _load_imagenet(download: bool) -> Weights:
