@@ -119,7 +119,12 @@ def _check_memory(job: "Job") -> None:
         )
     # The style images pass through the network at --style-scale times the output's size.
     style_side = round(size * job.options.style_scale)
-    for pixels in job.style_pixels:
+    for path, pixels in zip(job.styles, job.style_pixels, strict=True):
+        if min(fit_long_side(pixels.shape[:2], style_side)) < MIN_SIDE_PX:
+            fail(
+                f"style {path} would be {style_side} px long but under {MIN_SIDE_PX} px wide "
+                "at this --size and --style-scale; use a less elongated style image"
+            )
         need = estimate_bytes(*fit_long_side(pixels.shape[:2], style_side))
         if need > have:
             fail(
@@ -220,7 +225,9 @@ def stylize(
     weights: Annotated[
         str, typer.Option(help="auto, imagenet, random or a .pth path.")
     ] = DEFAULTS.weights,
-    pooling: Annotated[str, typer.Option(help="avg or max.")] = DEFAULTS.pooling,
+    pooling: Annotated[
+        str | None, typer.Option(help="avg or max (default avg; a --model has its own).")
+    ] = None,
     model: Annotated[
         Path | None, typer.Option(help="An exported .onnx model; no torch needed.")
     ] = None,
@@ -249,7 +256,7 @@ def stylize(
     )  # fmt: skip
     for name, value, allowed in (
         ("optimizer", optimizer, OPTIMIZERS),
-        ("pooling", pooling, POOLINGS),
+        ("pooling", pooling or DEFAULTS.pooling, POOLINGS),
         ("provider", provider, PROVIDER_CHOICES),
         ("loss-backend", loss_backend, LOSS_BACKENDS),
         ("precision", precision, PRECISIONS),
@@ -276,8 +283,9 @@ def stylize(
         style_blend_weights=_split("--style-blend-weights", style_blend_weights, float),
         style_scale=style_scale, original_colors=original_colors, scales=scales,
         target_loss=target_loss,
-        pooling=pooling, weights=weights, provider=provider, loss_backend=loss_backend,
-        precision=precision, cuda_graph=cuda_graph, threads=threads or None,
+        pooling=pooling or DEFAULTS.pooling, weights=weights, provider=provider,
+        loss_backend=loss_backend, precision=precision, cuda_graph=cuda_graph,
+        threads=threads or None,
     )  # fmt: skip
     _check_blend(options, style_blend_weights, len(styles))
     job = Job(
@@ -295,12 +303,16 @@ def stylize(
     if resume:
         job.resumed = checkpoint.load(output, options, content, styles)
 
-    resolved = resolve_model(weights, pooling, model)
+    resolved = resolve_model(weights, options.pooling, model)
     try:
         stylizer = Stylizer(resolved.model, options)
     except ValueError as error:
         fail(str(error))
     notes = [*resolved.notes, *stylizer.network.plan.notes]
+    if model is not None and pooling and pooling != resolved.model.pooling:
+        notes.append(f"--pooling {pooling} is ignored: the model file has {resolved.model.pooling}")
+    if cuda_graph and stylizer.network.provider != "cuda":
+        notes.append(f"--cuda-graph is ignored on the {stylizer.network.provider} provider")
     if precision == "fp16" and stylizer.network.provider == "cpu":
         notes.append("--precision fp16 on the cpu provider is no faster than fp32 and less exact")
     for note in notes:

@@ -234,7 +234,8 @@ def test_outputs_never_overwrite_inputs(run, random_model, tmp_path):
     before = photo.read_bytes()
     result = run("stylize", photo, STYLE, "-o", photo, *QUICK, "--model", random_model.path)
     _one_line_error(result, "--output", "input files")
-    result = _stylize(run, tmp_path / "o.png", "--progress", photo, model=random_model.path)
+    result = run("stylize", photo, STYLE, "-o", tmp_path / "o.png", "--progress", photo,
+                 *QUICK, "--model", random_model.path)  # fmt: skip
     _one_line_error(result, "--progress", "input files")
     result = _stylize(run, tmp_path / "o.png", "--progress", tmp_path / "o.png",
                       model=random_model.path)  # fmt: skip
