@@ -28,7 +28,10 @@ class StyleOptions:
     style_blend_weights: tuple | None = None  # None: equal over the style images
     style_scale: float = 1.0  # style image's long side relative to the output's
     original_colors: bool = False
-    scales: int = 0  # coarse-to-fine passes, each half the next; 0: auto (stylize.pass_count)
+    # Coarse-to-fine passes, each half the next; 0: one per halving down to 256 px. One pass
+    # is the default: at 512 px two passes took longer to reach the same loss
+    # (benchmarks/results/multiscale-2026-12-04.json).
+    scales: int = 1
     target_loss: float | None = None  # end the last pass early once its loss reaches this
     pooling: str = "avg"
     weights: str = "auto"  # auto, imagenet, random or a state-dict path

@@ -147,5 +147,5 @@ def test_target_loss_ends_the_last_pass_early(random_model, pair):
 def test_auto_scales_halve_down_to_256(size, passes):
     from ortstyle.engine.stylize import pass_count
 
-    assert pass_count(StyleOptions(size=size)) == passes
-    assert pass_count(StyleOptions(size=size, scales=1)) == 1
+    assert pass_count(StyleOptions(size=size, scales=0)) == passes
+    assert pass_count(StyleOptions(size=size)) == 1  # the default: one pass
