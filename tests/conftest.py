@@ -11,7 +11,6 @@ os.environ["ORTSTYLE_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-SHARED_IMAGES = ROOT.parent / "shared" / "images"
 
 
 @pytest.fixture(scope="session", autouse=True)

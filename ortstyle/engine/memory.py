@@ -4,12 +4,12 @@ import math
 
 import psutil
 
-# Peak resident bytes per output pixel of one evaluation at 512 px and above, measured with
-# `ortstyle bench` on the CPU provider (forward activations kept for the backward,
-# ONNX Runtime's arena, the loss layer's copies and the optimiser's float64 vectors),
-# rounded up by a fifth. BASE_BYTES covers the weights, the sessions and Python.
-BYTES_PER_PIXEL = 6_000
-BASE_BYTES = 600 * 2**20
+# Peak resident bytes of a stylization process: a base plus so much per output pixel.
+# `ortstyle bench` fitted 3356 B/px and 743 MB over 128 to 1024 px on the CPU provider
+# (benchmarks/results/2026-12-04-cpu-growth.json: activations kept for the backward,
+# ONNX Runtime's arena, weights, Python); these are those figures plus a fifth.
+BYTES_PER_PIXEL = 4_000
+BASE_BYTES = 850 * 2**20
 
 
 def estimate_bytes(height: int, width: int) -> int:
