@@ -5,10 +5,11 @@ import math
 import psutil
 
 # Peak resident bytes of a stylization process: a base plus so much per output pixel.
-# `ortstyle bench` fitted 3356 B/px and 743 MB over 128 to 1024 px on the CPU provider
-# (benchmarks/results/2026-12-04-cpu-growth.json: activations kept for the backward,
-# ONNX Runtime's arena, weights, Python); these are those figures plus a fifth.
-BYTES_PER_PIXEL = 4_000
+# `ortstyle bench` fitted 3356 B/px and 743 MB to one evaluation over 128 to 1024 px on
+# the CPU provider (benchmarks/results/2026-12-04-cpu-growth.json: activations kept for
+# the backward, ONNX Runtime's arena, weights, Python); L-BFGS-B's 20 float64 correction
+# pairs add about 1.1 kB/px (benchmarks/README.md). These are the sums plus a fifth.
+BYTES_PER_PIXEL = 5_400
 BASE_BYTES = 850 * 2**20
 
 
