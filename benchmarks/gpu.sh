@@ -31,6 +31,6 @@ PY
 timeout 180 "$PYTHON" -m pytest -q -m gpu -rs tests/test_gpu.py 2>&1 | tee "$OUT/gpu-tests.log" || true
 
 # 2. The benchmark: eager CUDA against each ONNX Runtime variant, interleaved, per size.
-timeout 330 "$PYTHON" -m ortstyle bench --sizes 512,1024 --repeats 5 --warmup 2 \
-    --device cuda --variants cuda-fp32,tensorrt-fp32,tensorrt-fp16 \
+timeout 330 "$PYTHON" benchmarks/gpu_bench.py --device cuda --sizes 512,1024 --repeats 5 \
+    --warmup 2 --variants cuda-fp32,tensorrt-fp32,tensorrt-fp16 \
     --json "$OUT/gpu-bench.json" --markdown "$OUT/gpu-bench.md" 2>&1 | tee "$OUT/gpu-bench.log"

@@ -25,9 +25,9 @@ def _tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], np.float32))
 
 
-def _target(arrays: dict, layer: str) -> torch.Tensor:
-    """A numpy target as a tensor sharing its memory (no copy per evaluation)."""
-    return torch.from_numpy(arrays[layer])
+def _target(arrays: dict, layer: str, device: torch.device) -> torch.Tensor:
+    """A numpy target as a tensor: sharing its memory on the CPU, copied to a GPU."""
+    return torch.from_numpy(arrays[layer]).to(device)
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -56,17 +56,17 @@ class ReferenceObjective:
     `threads` sets torch's intra-op thread count for the whole process (None leaves it).
     """
 
-    def __init__(self, weights: Weights, options: StyleOptions):
-        self.options = options
+    def __init__(self, weights: Weights, options: StyleOptions, device: str = "cpu"):
+        self.options, self.device = options, torch.device(device)
         self.weights = loss_weights(options)
         if options.threads:
             torch.set_num_threads(options.threads)
-        self.network = VGGFeatures(weights, options.pooling)
+        self.network = VGGFeatures(weights, options.pooling).to(self.device)
         self._index = {name: i for i, name in enumerate(FEATURE_LAYERS)}
 
     def features(self, image: torch.Tensor) -> dict:
         """Loss-layer features of a (1, 3, H, W) tensor in [0, 1], keyed by layer name."""
-        outputs = self.network(image)
+        outputs = self.network(image.to(self.device))
         return {layer: outputs[self._index[layer]] for layer in self.weights.layers}
 
     @torch.no_grad()
@@ -87,8 +87,8 @@ class ReferenceObjective:
                 grams[layer] = grams[layer] + float(weight) * gram_matrix(features[layer])
         features = self.features(_tensor(resize(content, shape_hw)))
         return Targets(
-            {layer: features[layer].numpy() for layer in self.weights.content_layers},
-            {layer: gram.numpy().astype(np.float32) for layer, gram in grams.items()},
+            {layer: features[layer].cpu().numpy() for layer in self.weights.content_layers},
+            {layer: gram.cpu().numpy().astype(np.float32) for layer, gram in grams.items()},
         )
 
     def evaluate(self, image: np.ndarray, targets: Targets):
@@ -97,21 +97,25 @@ class ReferenceObjective:
         `image` is (1, 3, H, W) float32 in [0, 1]; the gradient has the same shape and dtype.
         """
         weights = self.weights
-        pixels = torch.from_numpy(np.ascontiguousarray(image, np.float32)).requires_grad_()
+        pixels = torch.from_numpy(np.ascontiguousarray(image, np.float32))
+        pixels = pixels.to(self.device).requires_grad_()
         features = self.features(pixels)
         content = sum(
-            w * _normalised_sq_error(features[layer], _target(targets.content, layer))
+            w * _normalised_sq_error(features[layer], _target(targets.content, layer, self.device))
             for layer, w in weights.content_layers.items()
         )
         style = sum(
-            w * _normalised_sq_error(gram_matrix(features[layer]), _target(targets.grams, layer))
+            w
+            * _normalised_sq_error(
+                gram_matrix(features[layer]), _target(targets.grams, layer, self.device)
+            )
             for layer, w in weights.style_layers.items()
         )
         tv = tv_loss(pixels) if weights.tv > 0 else torch.zeros(())
         content, style, tv = weights.content * content, weights.style * style, weights.tv * tv
         (grad,) = torch.autograd.grad(content + style + tv, pixels)
         parts = LossParts(*(float(term.detach()) for term in (content, style, tv)))
-        return parts, grad.numpy()
+        return parts, grad.cpu().numpy()
 
     def stylize(self, content: np.ndarray, styles: list, callback=None) -> StyleResult:
         """A single-scale run with the engine's optimisers, as `Stylizer.stylize` does it.
