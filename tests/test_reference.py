@@ -91,7 +91,7 @@ def test_reference_weights_are_frozen(weights):
 
 
 def test_reference_stylize_follows_engine(cache, weights):
-    options = StyleOptions(size=32, iterations=4, threads=1)
+    options = StyleOptions(size=32, iterations=4, scales=1, threads=1)
     engine, reference = _both(weights, options)
     content, styles, _ = _pair(1)
 
