@@ -302,8 +302,10 @@ def _serve(spec: dict, reply) -> None:
     reply(setup=_describe(side, objective))
     for line in sys.stdin:
         if line.strip() == "eval":
+            own = time.process_time()
             (parts, grad), ms, others = timed(lambda: objective.evaluate(image, targets))
-            reply(ms=ms, others=others)
+            # Cores this side kept busy on average: under its thread count, threads waited.
+            reply(ms=ms, others=others, cores=(time.process_time() - own) / (ms / 1e3))
         elif line.strip() == "finish":
             np.save(out / f"{side}-{size}.npy", grad)
             rss = peak_rss_bytes()
@@ -393,7 +395,7 @@ def measure_size(settings: BenchSettings, size: int, gflop: float, out: Path) ->
         for _ in range(settings.warmup):
             for worker in workers.values():
                 worker.ask("eval")
-        times, others = {side: [] for side in SIDES}, {side: [] for side in SIDES}
+        times, others, cores = ({side: [] for side in SIDES} for _ in range(3))
         for repeat in range(settings.repeats):
             # Alternate who goes first, so neither always runs on the other's warm caches.
             for side in SIDES if repeat % 2 == 0 else SIDES[::-1]:
@@ -402,6 +404,7 @@ def measure_size(settings: BenchSettings, size: int, gflop: float, out: Path) ->
                 reply = workers[side].ask("eval")
                 times[side].append(reply["ms"])
                 others[side].append(reply["others"])
+                cores[side].append(reply["cores"])
         final = {side: worker.ask("finish") for side, worker in workers.items()}
         peaks = {}
         for worker in workers.values():
@@ -420,6 +423,7 @@ def measure_size(settings: BenchSettings, size: int, gflop: float, out: Path) ->
         record[f"{side}_setup"] = setups[side]
         # The share of the machine's CPU other processes took while this side was timed.
         record[f"{side}_others_cpu"] = [round(share, 3) for share in others[side]]
+        record[f"{side}_cores_busy"] = [round(used, 2) for used in cores[side]]
     record.update(
         ratio=record["eager_ms"] / record["ort_ms"],
         ratio_of_minima=record["eager_ms_min"] / record["ort_ms_min"],
