@@ -18,6 +18,11 @@ $bench --sizes 128,256,512,1024 --repeats 3 --warmup 1 --quiet 0.1 --weights ran
     --plot "benchmarks/results/$day-cpu-growth.png"
 uptime
 
+# A whole run at 1024 px: what L-BFGS-B adds to an evaluation's memory (about 10 min).
+$bench --sizes 1024 --repeats 1 --warmup 0 --quiet 0.1 --whole-run --iterations 25 \
+    --weights random --json "benchmarks/results/$day-cpu-whole-run-1024.json"
+uptime
+
 # Which ONNX Runtime operators take the time at 512 px.
-.venv/bin/python benchmarks/profile_ort.py --size 512 --evaluations 3 --threads 2 \
-    --json "benchmarks/results/$day-cpu-profile-512.json"
+.venv/bin/python benchmarks/profile_ort.py --size 512 --evaluations 5 --threads 2 \
+    --quiet 0.05 --json "benchmarks/results/$day-cpu-profile-512.json"

@@ -628,14 +628,14 @@ def draw(report: dict, path: Path) -> None:
         times.errorbar(sizes, median, yerr=spread, marker="o", capsize=3, label=label)
         peak.plot(sizes, [100 * r[f"{side}_peak_fraction"] for r in results], "o-", label=label)
         rss.plot(sizes, [r[f"{side}_rss_bytes"] / MIB for r in results], "o-", label=label)
-        runs = report["whole_runs"]
-        rss.plot(
-            [r["size"] for r in runs],
-            [r[f"{side}_process_peak_bytes"] / MIB for r in runs],
-            "x",
-            color=times.lines[-1].get_color(),
-            label=f"{label}, whole run",
-        )
+        if runs := report["whole_runs"]:
+            rss.plot(
+                [r["size"] for r in runs],
+                [r[f"{side}_process_peak_bytes"] / MIB for r in runs],
+                "x",
+                color=times.lines[-1].get_color(),
+                label=f"{label}, whole run",
+            )
     rss.plot(
         sizes,
         [r["engine_estimate_bytes"] / MIB for r in results],
