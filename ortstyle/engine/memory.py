@@ -8,9 +8,10 @@ import psutil
 # `ortstyle bench` fitted 3356 B/px and 743 MB to one evaluation over 128 to 1024 px on
 # the CPU provider (benchmarks/results/2026-12-04-cpu-growth.json: activations kept for
 # the backward, ONNX Runtime's arena, weights, Python); L-BFGS-B's 20 float64 correction
-# pairs add about 1.1 kB/px (benchmarks/README.md). These are the sums plus a fifth.
-BYTES_PER_PIXEL = 5_400
-BASE_BYTES = 850 * 2**20
+# pairs added 1.87 kB/px in a whole run at 1024 px (benchmarks/README.md). These are the
+# sums plus about a fifth.
+BYTES_PER_PIXEL = 6_300
+BASE_BYTES = 700 * 2**20
 
 
 def estimate_bytes(height: int, width: int) -> int:
