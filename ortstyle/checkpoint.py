@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ortstyle.engine.optimize import OptimizerState
+from ortstyle.engine.stylize import to_hwc
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import atomic_path
 from ortstyle.options import StyleOptions
@@ -100,4 +101,4 @@ def load(output: Path, options: StyleOptions, content: Path, styles: list) -> Re
             f"checkpoint {path} was made with other images or settings; use the same ones "
             "(only --iterations may change) or run without --resume"
         )
-    return Resumed(np.ascontiguousarray(image[0].transpose(1, 2, 0)), state)
+    return Resumed(to_hwc(image), state)

@@ -22,7 +22,7 @@ from ortstyle.bench import bench
 from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
 from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import PROVIDER_CHOICES
-from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes
+from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes, to_hwc, to_nchw
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import cache_dir, check_writable_output
 from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
@@ -362,7 +362,7 @@ def _report_to(job: Job, progress: Progress, task):
         progress.update(task, completed=min(done[0], total), loss=it.loss)
         if not job.save_every or it.evaluation % job.save_every or it.scale != it.scales:
             return
-        pixels = np.ascontiguousarray(it.image[0].transpose(1, 2, 0))
+        pixels = to_hwc(it.image)
         frame = job.output.with_name(f"{job.output.stem}_{it.evaluation:05d}{job.output.suffix}")
         _save(pixels, frame, bit_depth=job.bit_depth)
         checkpoint.save(job.output, job.options, job.content, job.styles, it.image, it.state)
@@ -407,7 +407,7 @@ def _run(stylizer: Stylizer, job: Job) -> None:
             job.frames.append((result.evaluations, thumbnail(result.image)))
         write_progress(job.progress_file, job.frames, result.history)
     if result.stopped:
-        image = result.image[None].transpose(0, 3, 1, 2)
+        image = to_nchw(result.image)
         checkpoint.save(job.output, job.options, job.content, job.styles, image, result.state)
     _say_how_it_ended(job, result)
 

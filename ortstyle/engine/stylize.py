@@ -87,11 +87,13 @@ def check_size(shape_hw: tuple, size: int) -> None:
         )
 
 
-def _nchw(pixels: np.ndarray) -> np.ndarray:
+def to_nchw(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3) pixels -> contiguous (1, 3, H, W) float32, the network's layout."""
     return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def _hwc(image: np.ndarray) -> np.ndarray:
+def to_hwc(image: np.ndarray) -> np.ndarray:
+    """(1, 3, H, W) -> contiguous (H, W, 3), the images' layout."""
     return np.ascontiguousarray(image[0].transpose(1, 2, 0))
 
 
@@ -127,7 +129,7 @@ class Stylizer:
 
     def features(self, pixels: np.ndarray) -> dict:
         """Loss-layer features of (H, W, 3) pixels."""
-        return self.network.forward(_nchw(pixels))
+        return self.network.forward(to_nchw(pixels))
 
     def targets(self, content: np.ndarray, styles: list, shape_hw: tuple) -> Targets:
         """Content features at `shape_hw`; blended style Grams at the style scale."""
@@ -185,10 +187,10 @@ class Stylizer:
                 report,
                 options.target_loss if index == len(sizes) else None,
             )
-            stopped = self._optimize(tracker, _nchw(image))
+            stopped = self._optimize(tracker, to_nchw(image))
             history.extend(state.history)
             best = tracker.image()
-            image = _hwc(best) if best is not None else image
+            image = to_hwc(best) if best is not None else image
             if stopped or index == len(sizes):
                 break
             state = None
