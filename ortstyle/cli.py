@@ -21,7 +21,7 @@ from ortstyle import checkpoint
 from ortstyle.bench import bench
 from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
 from ortstyle.engine.objective import LOSS_BACKENDS
-from ortstyle.engine.providers import PROVIDER_CHOICES
+from ortstyle.engine.providers import GPU_PROVIDERS, PROVIDER_CHOICES, probe_provider, short_name
 from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes, to_hwc, to_nchw
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import cache_dir, check_writable_output
@@ -484,6 +484,11 @@ def info() -> None:
     except ImportError:
         out.print("torch not installed (stylize needs --model or a cached model)", markup=False)
     out.print("providers: " + ", ".join(onnxruntime.get_available_providers()), markup=False)
+    for name in GPU_PROVIDERS:
+        if name in onnxruntime.get_available_providers():
+            cause = probe_provider(name)
+            state = "starts" if cause is None else f"does not start: {cause}"
+            out.print(f"  {short_name(name)}: {state}", markup=False)
     out.print(f"cache: {cache_dir()}", markup=False)
     for path in cached_models():
         out.print(f"  {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", markup=False)
