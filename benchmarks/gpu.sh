@@ -4,10 +4,9 @@
 # with ONNX Runtime CUDA fp32 and TensorRT fp32 and fp16. Results (JSON, a markdown table,
 # the test log) go to $OUT when it is set, else to benchmarks/results/gpu-<date>/.
 #
-# Needs, installed beforehand: this project (`pip install -e '.[export,test]'`),
-# onnxruntime-gpu in place of onnxruntime, a CUDA build of torch, and for TensorRT the
-# TensorRT libraries that the onnxruntime-gpu build names. Set PYTHON to choose the
-# interpreter (default: .venv/bin/python if present, else python3).
+# Needs, installed beforehand: this project with `pip install -e '.[tensorrt,export,test]'`
+# (onnxruntime-gpu, CUDA, cuDNN and TensorRT 10 from pip) and a CUDA build of torch.
+# Set PYTHON to choose the interpreter (default: .venv/bin/python if present, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
