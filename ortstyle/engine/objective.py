@@ -19,6 +19,7 @@ from ortstyle.engine.losses import LossParts, LossWeights, Targets, evaluate_los
 from ortstyle.engine.model import MODEL_INPUT
 from ortstyle.engine.network import FeatureNetwork, make_session
 from ortstyle.engine.providers import ProviderPlan
+from ortstyle.engine.static_shapes import static_graph
 
 LOSS_BACKENDS = ("auto", "numpy", "onnx")
 # `auto` picks this on every provider: on the 2-core CPU it measured faster than numpy
@@ -81,7 +82,8 @@ class OnnxObjective:
         self.fp16 = any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
         self.cuda_graph = cuda_graph
         self.device = "cpu" if plan.chain[0] == "CPUExecutionProvider" else "cuda"
-        self._sessions: dict = {}  # (H, W) or None (CPU: any size) -> _ShapeSession
+        self.static_shapes = self.device != "cpu"  # a session per size, shapes folded
+        self._sessions: dict = {}  # (H, W), or None for the one dynamic session -> _ShapeSession
         self._feeds: dict = {}
         self._version = 0
 
@@ -106,7 +108,7 @@ class OnnxObjective:
         return parts, outputs[INPUT_GRAD]
 
     def _session_for(self, image_shape: tuple) -> _ShapeSession:
-        key = None if self.device == "cpu" else tuple(image_shape[2:])
+        key = tuple(image_shape[2:]) if self.static_shapes else None
         if key not in self._sessions:
             self._sessions[key] = self._new_session(image_shape)
             if key is None:
@@ -120,7 +122,7 @@ class OnnxObjective:
         shapes = {name: value.shape for name, value in self._feeds.items()}
         shapes[MODEL_INPUT] = tuple(image_shape)
         if session is None:
-            graph = self.graph if self.device == "cpu" else fix_input_shapes(self.graph, shapes)
+            graph = static_graph(self.graph, shapes) if self.static_shapes else self.graph
             session = make_session(graph, self.plan, self.threads, fp16=self.fp16,
                                    cuda_graph=self.cuda_graph)  # fmt: skip
         binding = session.io_binding()
@@ -137,15 +139,3 @@ class OnnxObjective:
         return onnxruntime.OrtValue.ortvalue_from_shape_and_type(
             list(shape), np.float32, self.device, 0
         )
-
-
-def fix_input_shapes(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
-    """A copy of `model` whose inputs have the given static shapes (TensorRT, CUDA graphs)."""
-    fixed = onnx.ModelProto()
-    fixed.CopyFrom(model)
-    for value in fixed.graph.input:
-        dims = value.type.tensor_type.shape.dim
-        for dim, size in zip(dims, shapes[value.name], strict=True):
-            dim.Clear()
-            dim.dim_value = int(size)
-    return fixed
