@@ -18,6 +18,7 @@ from ortstyle.engine.loss_graph import LOSS_OUTPUTS, build_loss_graph, target_fe
 from ortstyle.engine.losses import LossParts, LossWeights, Targets, evaluate_losses
 from ortstyle.engine.model import MODEL_INPUT
 from ortstyle.engine.network import FeatureNetwork, make_session
+from ortstyle.engine.placement import node_placement
 from ortstyle.engine.providers import ProviderPlan
 from ortstyle.engine.static_shapes import static_graph
 
@@ -106,6 +107,18 @@ class OnnxObjective:
         outputs = {name: value.numpy() for name, value in entry.outputs.items()}
         parts = LossParts(*(outputs[n].item() for n in ("content_loss", "style_loss", "tv_loss")))
         return parts, outputs[INPUT_GRAD]
+
+    def placement(self, image: np.ndarray) -> dict:
+        """Where each node of the loss graph runs at `image`'s size ({provider: op counts}).
+
+        Call after set_targets and before the first evaluation on the CPU, whose one
+        session frees the graph.
+        """
+        assert self.graph is not None and self._feeds, "set_targets, then before evaluating"
+        feeds = {**self._feeds, MODEL_INPUT: np.ascontiguousarray(image, np.float32)}
+        shapes = {name: value.shape for name, value in feeds.items()}
+        graph = static_graph(self.graph, shapes) if self.static_shapes else self.graph
+        return node_placement(graph, self.plan, feeds, fp16=self.fp16)
 
     def _session_for(self, image_shape: tuple) -> _ShapeSession:
         key = tuple(image_shape[2:]) if self.static_shapes else None
