@@ -6,6 +6,7 @@ import importlib.util
 import math
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -240,7 +241,9 @@ def stylize(
         bool, typer.Option(help="Replay each evaluation as a CUDA graph.")
     ] = False,
     threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores.")] = 0,
-    save_every: Annotated[int, typer.Option(help="Save a numbered image every N evaluations.")] = 0,
+    save_every: Annotated[
+        int, typer.Option(help="Save OUTPUT_00040.png etc. every N evaluations (0: off).")
+    ] = 0,
     progress: Annotated[
         Path | None, typer.Option(help="Write a contact sheet and loss curve (.png).")
     ] = None,
@@ -267,7 +270,7 @@ def stylize(
         fail(f"--weights {weights!r}: use {', '.join(WEIGHTS_CHOICES)} or the path of a .pth file")
     check_output_format(output, bit_depth)
     check_writable_output(output)
-    _check_distinct_outputs(output, progress, [content, *styles, Path(init), model])
+    _check_distinct_outputs(output, progress, [content, *styles, Path(init), model], save_every)
     if progress is not None:
         check_output_format(progress)
         check_writable_output(progress)
@@ -329,7 +332,9 @@ def stylize(
     _run(stylizer, job)
 
 
-def _check_distinct_outputs(output: Path, progress: Path | None, inputs: list) -> None:
+def _check_distinct_outputs(
+    output: Path, progress: Path | None, inputs: list, save_every: int = 0
+) -> None:
     """Refuse an output path that is an input, or both outputs on one file: never overwrite."""
     taken = {path.resolve() for path in inputs if path is not None and path.exists()}
     for option, path in (("--output", output), ("--progress", progress)):
@@ -337,6 +342,17 @@ def _check_distinct_outputs(output: Path, progress: Path | None, inputs: list) -
             fail(f"{option} {path} is one of the input files; choose another name")
     if progress is not None and progress.resolve() == output.resolve():
         fail(f"--progress {progress} is the output file; choose another name")
+    if save_every:
+        frame = re.compile(re.escape(output.stem) + r"_\d{5}" + re.escape(output.suffix))
+        for path in [*taken, *([progress.resolve()] if progress else [])]:
+            if path.parent == output.resolve().parent and frame.fullmatch(path.name):
+                fail(f"--save-every frames ({frame_name(output, 0).name} ...) would overwrite "
+                     f"{path.name}; choose another --output name")  # fmt: skip
+
+
+def frame_name(output: Path, evaluation: int) -> Path:
+    """Where --save-every writes the image after `evaluation` evaluations."""
+    return output.with_name(f"{output.stem}_{evaluation:05d}{output.suffix}")
 
 
 def _check_matplotlib() -> None:
@@ -363,8 +379,7 @@ def _report_to(job: Job, progress: Progress, task):
         if not job.save_every or it.evaluation % job.save_every or it.scale != it.scales:
             return
         pixels = to_hwc(it.image)
-        frame = job.output.with_name(f"{job.output.stem}_{it.evaluation:05d}{job.output.suffix}")
-        _save(pixels, frame, bit_depth=job.bit_depth)
+        _save(pixels, frame_name(job.output, it.evaluation), bit_depth=job.bit_depth)
         checkpoint.save(job.output, job.options, job.content, job.styles, it.image, it.state)
         if job.progress_file is not None:
             job.frames.append((it.evaluation, thumbnail(pixels)))

@@ -243,6 +243,20 @@ def test_outputs_never_overwrite_inputs(run, random_model, tmp_path):
     assert photo.read_bytes() == before
 
 
+def test_save_every_frames_never_overwrite_inputs(run, random_model, tmp_path):
+    photo = tmp_path / "o_00002.png"  # the name of the frame after 2 evaluations
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(photo)
+    before = photo.read_bytes()
+    result = run("stylize", photo, STYLE, "-o", tmp_path / "o.png", "--save-every", "2",
+                 *QUICK, "--model", random_model.path)  # fmt: skip
+    _one_line_error(result, "--save-every", "o_00002.png")
+    assert photo.read_bytes() == before
+    result = run("stylize", photo, STYLE, "-o", tmp_path / "p.png", "--save-every", "2",
+                 *QUICK, "--model", random_model.path)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p_00002.png").is_file() and photo.read_bytes() == before
+
+
 def test_nan_pixels_are_refused(run, random_model, tmp_path):
     path = tmp_path / "nan.tif"
     pixels = np.full((40, 40), np.nan, np.float32)

@@ -150,3 +150,17 @@ def test_weights_of_the_wrong_shape_or_with_nan_are_refused(tmp_path):
     torch.save(state, tmp_path / "nan.pth")
     with pytest.raises(OrtStyleError, match="NaN"):
         load_weights(str(tmp_path / "nan.pth"))
+
+
+def test_a_failed_export_leaves_nothing_in_the_cache(ortstyle_cache, tmp_path):
+    from ortstyle.export.onnx_export import EXPORT_LOCK, cached_model, models_dir
+
+    def listing():  # the folder's one shared lock file may appear; nothing else may
+        return sorted(p.name for p in models_dir().iterdir() if p.name != EXPORT_LOCK)
+
+    path = tmp_path / "w.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    before = listing()
+    with pytest.raises(OrtStyleError, match="not a VGG19 state dict"):
+        cached_model(str(path), "avg")
+    assert listing() == before

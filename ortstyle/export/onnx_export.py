@@ -134,18 +134,23 @@ def export_model(weights: Weights, pooling: str, path: Path) -> ExportReport:
     )
 
 
+EXPORT_LOCK = ".export.lock"
+
+
 def cached_model(weights_spec: str, pooling: str, download: bool = True) -> tuple[Path, bool]:
     """The cached export for these weights, exporting it first if absent or damaged.
 
-    Returns (path, exported_now). A file lock makes concurrent processes export once;
-    a `.sha256` sidecar written after the model detects a damaged file.
+    Returns (path, exported_now). One lock file for the whole folder makes concurrent
+    processes export once (exports are rare, so they may as well queue), and leaves no lock
+    behind per weights file, failed ones included; a `.sha256` sidecar written after the
+    model detects a damaged file.
     """
     if weights_spec not in ("imagenet", "random") and not Path(weights_spec).is_file():
         raise OrtStyleError(
             f"weights {weights_spec!r}: no such file; use imagenet, random or a .pth path"
         )
     path = models_dir() / cache_name(weights_spec, pooling)
-    with FileLock(str(path) + ".lock"):
+    with FileLock(str(models_dir() / EXPORT_LOCK)):
         if cache_is_intact(path):
             return path, False
         weights = load_weights(weights_spec, download=download)
