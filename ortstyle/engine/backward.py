@@ -30,6 +30,10 @@ class _Builder:
     """Collects the nodes and constants of the backward graph as they are emitted."""
 
     dtype: type = np.float32  # of the network's tensors (float16 under --precision fp16)
+    # The input image, when the graph has it: pooled sizes are then computed from its shape,
+    # so no activation is kept alive from the forward pass only for a Shape node.
+    image: str | None = None
+    pools_before: dict = field(default_factory=dict)  # tensor -> poolings between image and it
     nodes: list = field(default_factory=list)
     initializers: list = field(default_factory=list)
     saved: list = field(default_factory=list)  # forward tensors the backward reads
@@ -105,6 +109,15 @@ def _relu_grad(b: _Builder, node, g: str, consts: dict) -> str:
     return b.op("Mul", [g, mask], "relu_grad")
 
 
+def _spatial_size(b: _Builder, tensor: str) -> str:
+    """(H, W) of `tensor` as an int64 tensor, from the image's shape where the graph has it."""
+    if b.image is None:
+        return b.op("Shape", [tensor], "like_shape", start=2, end=4)
+    image_hw = b.op("Shape", [b.image], "image_shape", start=2, end=4)
+    halvings = b.const("halvings", np.array(2 ** b.pools_before[tensor], np.int64))
+    return b.op("Div", [image_hw, halvings], "like_shape")  # floor: pools drop an odd edge
+
+
 def _upsample_to(b: _Builder, g: str, like: str, pad_value: float) -> str:
     """Nearest 2x upsample of `g`, padded at the end to `like`'s H and W (odd sizes)."""
     scales = b.const("scales", np.array([1, 1, 2, 2], np.float32))
@@ -116,7 +129,7 @@ def _upsample_to(b: _Builder, g: str, like: str, pad_value: float) -> str:
         coordinate_transformation_mode="asymmetric",
         nearest_mode="floor",
     )
-    like_hw = b.op("Shape", [like], "like_shape", start=2, end=4)
+    like_hw = _spatial_size(b, like)
     up_hw = b.op("Shape", [up], "up_shape", start=2, end=4)
     tail = b.op("Sub", [like_hw, up_hw], "pad_tail")
     head = b.const("pad_head", np.zeros(6, np.int64))
@@ -136,7 +149,8 @@ def _avgpool_grad(b: _Builder, node, g: str, consts: dict) -> str:
     _check_pool(node)
     quarter = b.const("quarter", np.array(0.25, b.dtype))
     scaled = b.op("Mul", [g, quarter], "avg_scale")
-    return _upsample_to(b, scaled, b.save(node.input[0]), 0.0)
+    like = node.input[0] if b.image else b.save(node.input[0])
+    return _upsample_to(b, scaled, like, 0.0)
 
 
 def _maxpool_grad(b: _Builder, node, g: str, consts: dict) -> str:
@@ -196,6 +210,7 @@ def emit_gradient(graph: onnx.GraphProto, seeds: dict, builder: _Builder | None 
     if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
         builder.dtype = np.float16
     consts = _constants(graph)
+    builder.pools_before = _count_pools(graph, consts)
     grads = {tensor: [grad] for tensor, grad in seeds.items()}
     for node in reversed(needed_nodes(graph, seeds)):
         if node.op_type == "Constant" or node.output[0] not in grads:
@@ -207,6 +222,18 @@ def emit_gradient(graph: onnx.GraphProto, seeds: dict, builder: _Builder | None 
         grads.setdefault(data_input, []).append(_GRADIENTS[node.op_type](builder, node, g, consts))
     image = graph.input[0].name
     return builder, _sum(builder, grads[image])
+
+
+def _count_pools(graph: onnx.GraphProto, consts: dict) -> dict:
+    """{tensor: number of pooling nodes between the graph input and it}."""
+    counts = {graph.input[0].name: 0}
+    for node in graph.node:
+        data = [counts[name] for name in node.input if name in counts]
+        if data:
+            pooled = int(node.op_type in ("AveragePool", "MaxPool"))
+            for out in node.output:
+                counts[out] = max(data) + pooled
+    return counts
 
 
 def _sum(b: _Builder, terms: list) -> str:

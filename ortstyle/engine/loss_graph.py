@@ -107,8 +107,9 @@ def _channels(model: onnx.ModelProto, layer: str) -> int:
 
 def build_loss_graph(model: onnx.ModelProto, weights: LossWeights) -> LossGraph:
     """Forward graph + loss + backward, as one model with the I/O in the module docstring."""
-    graph, b = model.graph, _Builder()
+    graph = model.graph
     image = graph.input[0].name
+    b = _Builder(image=image)
     seeds: dict = {}
     content_terms, style_terms = [], []
     for layer in weights.content_layers:
