@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
-from ortstyle.bench import _square, evaluation_image, source_state, timed, wait_until_quiet
+from ortstyle.bench.machine import source_state, timed, wait_until_quiet
+from ortstyle.bench.worker import _square, evaluation_image
 from ortstyle.engine.stylize import Stylizer
 from ortstyle.images import load_image
 from ortstyle.models import resolve_model

@@ -1,5 +1,6 @@
 """`ortstyle bench`: the cost model, the memory fit, and a tiny run through the CLI."""
 
+import errno
 import json
 from pathlib import Path
 
@@ -89,18 +90,114 @@ def test_bench_runs_at_a_tiny_size(cache, app, tmp_path):
     assert "time per evaluation" in result.output
 
 
+def _one_line_error(result, *fragments):
+    """Exit code 1 through typer.Exit (not an escaped exception), the message last."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--sizes", "256,x"], "comma-separated whole numbers"),
         (["--sizes", "8"], "at least 16 px"),
+        (["--sizes", "0"], "--sizes '0': each size must be at least 16 px"),
+        (["--sizes", "-5"], "--sizes '-5': each size must be at least 16 px"),
+        (["--sizes", ""], "give at least one size"),
         (["--repeats", "0"], "--repeats 0"),
+        (["--repeats", "-1"], "--repeats -1: must be at least 1"),
+        (["--warmup", "-1"], "--warmup -1: must be 0 or more"),
+        (["--threads", "-1"], "--threads -1: must be from 0 (the physical cores)"),
+        (["--threads", "100000"], "--threads 100000: must be from 0"),
         (["--pooling", "median"], "not one of: avg, max"),
         (["--plot", "out.jpg"], "must end in .png"),
         (["--quiet", "1.5"], "--quiet 1.5"),
     ],
 )
 def test_bench_refuses_bad_options(app, args, message):
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 1
-    assert message in result.output
+    _one_line_error(CliRunner().invoke(app, args), message)
+
+
+def test_huge_sizes_name_the_largest_that_fits(app):
+    result = CliRunner().invoke(app, ["--sizes", "256,100000"])
+    _one_line_error(result, "100000 px needs about", "GiB is free", "the largest size that fits")
+
+
+@pytest.mark.parametrize(
+    "outputs, fragments",
+    [
+        ({"--json": "missing/b.json"}, ["--json: output folder", "does not exist"]),
+        ({"--plot": "missing/b.png"}, ["--plot: output folder", "does not exist"]),
+        ({"--json": "folder"}, ["--json: output", "is a folder"]),
+        ({"--plot": "folder.png"}, ["--plot: output", "is a folder"]),
+        ({"--json": "same.png", "--plot": "same.png"}, ["--plot", "is the --json file"]),
+        ({"--json": "content.jpg"}, ["--json", "is one of the input files"]),
+    ],
+)
+def test_bench_refuses_bad_outputs(app, tmp_path, outputs, fragments):
+    for name in ("folder", "folder.png"):
+        (tmp_path / name).mkdir()
+    content = tmp_path / "content.jpg"
+    content.write_bytes((EXAMPLES / "tubingen.jpg").read_bytes())
+    args = ["--sizes", "32", "--content", str(content)]
+    for option, name in outputs.items():
+        args += [option, str(tmp_path / name)]
+    _one_line_error(CliRunner().invoke(app, args), *fragments)
+    assert content.read_bytes() == (EXAMPLES / "tubingen.jpg").read_bytes()
+    assert not (tmp_path / "same.png").exists()
+
+
+def test_plot_without_matplotlib_is_refused_up_front(app, monkeypatch, tmp_path):
+    from ortstyle.bench import command
+
+    find_spec = command.util.find_spec
+    monkeypatch.setattr(
+        command.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    result = CliRunner().invoke(app, ["--plot", str(tmp_path / "b.png")])
+    _one_line_error(result, "--plot needs matplotlib")
+
+
+def _canned_report(settings, gflops, progress=None) -> dict:
+    """A run's report without running it: one size, both sides alike."""
+    record = {"size": 32, "gflop": 1.0, "ratio": 1.0, "ratio_of_minima": 1.0}
+    record.update(engine_estimate_bytes=1, grad_rel_l2=0.0, loss_rel_diff=0.0)
+    for side in ("ort", "eager"):
+        record.update({f"{side}_{key}": 1.0 for key in ("ms", "ms_min", "ms_max")})
+        record.update({f"{side}_{key}": 0.5 for key in ("peak_fraction", "best_peak_fraction")})
+        record.update({f"{side}_rss_bytes": 1, f"{side}_process_peak_bytes": 1})
+        record[f"{side}_others_cpu"] = [0.0]
+    return {
+        "settings": {"threads": settings.threads},
+        "peak_gflops": 1.0,
+        "results": [record],
+        "whole_runs": [],
+        "load_before": (0.0,),
+        "load_after": (0.0,),
+        "machine": {"logical_cores": 1},
+    }
+
+
+def test_a_failed_write_leaves_the_old_report_whole(cache, app, monkeypatch, tmp_path):
+    from ortstyle.bench import command
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    resolve_model("random", "avg")  # exported, if need be, before the disk "fills"
+    monkeypatch.setattr(command, "run_bench", _canned_report)
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    report_path = tmp_path / "bench.json"
+    report_path.write_bytes(b"old\n")
+    result = CliRunner().invoke(
+        app, ["--sizes", "32", "--weights", "random", "--json", str(report_path)]
+    )
+    _one_line_error(result, f"could not write {report_path}", "No space left on device")
+    assert report_path.read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
