@@ -4,6 +4,7 @@ import errno
 import json
 from pathlib import Path
 
+import onnxruntime
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from ortstyle.bench import bench, evaluation_gflop, memory_fit, network_macs
 from ortstyle.models import resolve_model
 
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # VGG19 up to conv5_1: (input channels, output channels, pools before it).
 VGG19_CONVS = [(3, 64, 0), (64, 64, 0), (64, 128, 1), (128, 128, 1), (128, 256, 2)]
@@ -116,10 +118,38 @@ def _one_line_error(result, *fragments):
         (["--pooling", "median"], "not one of: avg, max"),
         (["--plot", "out.jpg"], "must end in .png"),
         (["--quiet", "1.5"], "--quiet 1.5"),
+        (["--provider", "auto"], "--provider 'auto' is not one of: cpu, cuda, tensorrt"),
+        (["--precision", "fp8"], "--precision 'fp8' is not one of: fp32, fp16"),
     ],
 )
 def test_bench_refuses_bad_options(app, args, message):
     _one_line_error(CliRunner().invoke(app, args), message)
+
+
+def test_a_gpu_provider_that_cannot_start_is_one_line(app, monkeypatch):
+    from ortstyle.engine import providers
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
+    monkeypatch.setattr(providers, "probe_provider", lambda name: "libcuda.so.1: not found")
+    result = CliRunner().invoke(app, ["--sizes", "32", "--provider", "cuda"])
+    _one_line_error(result, "provider cuda could not start: libcuda.so.1: not found")
+    assert "--provider auto" not in result.output  # bench compares named providers only
+
+
+def test_half_precision_engine_against_float32_eager(cache, app, tmp_path):
+    """--precision reaches the engine's worker; the eager side stays in float32."""
+    report_path = tmp_path / "bench.json"
+    args = ["--sizes", "32", "--repeats", "1", "--warmup", "0", "--threads", "1"]
+    args += ["--weights", "random", "--precision", "fp16", "--json", str(report_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["settings"]["provider"] == "cpu" and report["settings"]["precision"] == "fp16"
+    (record,) = report["results"]
+    assert record["ort_setup"]["precision"] == "fp16" and record["eager_setup"]["device"] == "cpu"
+    assert record["ort_setup"]["placement"] is None  # checked on GPU providers only
+    # Half precision differs from float32 by about 1e-2 (test_precision), not by 1e-5.
+    assert 1e-5 < record["grad_rel_l2"] < 5e-2
 
 
 def test_huge_sizes_name_the_largest_that_fits(app):

@@ -13,18 +13,21 @@ from rich.console import Console
 from ortstyle.bench.cost import evaluation_gflop
 from ortstyle.bench.measure import BenchSettings, run_bench
 from ortstyle.bench.report import draw, memory_table, time_table, whole_run_table
+from ortstyle.bench.worker import eager_device
 from ortstyle.engine import memory
 from ortstyle.engine.model import ExportedModel
 from ortstyle.engine.objective import LOSS_BACKENDS
+from ortstyle.engine.providers import plan_providers
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import atomic_path, check_writable_output
 from ortstyle.images import load_image
 from ortstyle.layers import MIN_SIDE_PX
 from ortstyle.models import WEIGHTS_CHOICES, resolve_model
-from ortstyle.options import POOLINGS, StyleOptions
+from ortstyle.options import POOLINGS, PRECISIONS, StyleOptions
 
 DEFAULTS = StyleOptions()
 GIB = 2**30
+BENCH_PROVIDERS = ("cpu", "cuda", "tensorrt")  # named: auto would blur what is compared
 MAX_THREADS = 4 * (os.cpu_count() or 1)  # as `stylize --threads`: more only contend for cores
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -36,7 +39,7 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _parse_sizes(text: str) -> tuple:
+def _parse_sizes(text: str, on_cpu: bool = True) -> tuple:
     """'512,256' -> (256, 512): whole numbers of px, each large enough and fitting in memory."""
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
@@ -46,7 +49,8 @@ def _parse_sizes(text: str) -> tuple:
         _fail(f"--sizes {text!r}: give at least one size in px, e.g. 256,512")
     if min(sizes) < MIN_SIDE_PX:
         _fail(f"--sizes {text!r}: each size must be at least {MIN_SIDE_PX} px")
-    _check_memory(text, max(sizes))
+    if on_cpu:  # on a GPU the host holds little; the device's memory is not checked here
+        _check_memory(text, max(sizes))
     return tuple(sorted(set(sizes)))
 
 
@@ -113,6 +117,24 @@ def _check_outputs(outputs: dict, inputs: list) -> None:
         for other, earlier in named[:index]:
             if path.resolve() == earlier.resolve():
                 raise OrtStyleError(f"{option} {path} is the {other} file; choose another name")
+
+
+def _check_provider(provider: str, precision: str) -> None:
+    """The engine's provider starts, and on a GPU eager PyTorch has one too; else one line."""
+    if provider not in BENCH_PROVIDERS:
+        _fail(f"--provider {provider!r} is not one of: {', '.join(BENCH_PROVIDERS)}")
+    if precision not in PRECISIONS:
+        _fail(f"--precision {precision!r} is not one of: {', '.join(PRECISIONS)}")
+    try:
+        plan_providers(provider)
+    except OrtStyleError as error:  # its advice to try --provider auto does not apply here
+        _fail(f"{str(error).split('; ')[0]}; see `ortstyle info`")
+    if provider != "cpu" and util.find_spec("torch") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            _fail(f"--provider {provider}: the eager side needs PyTorch with CUDA and a GPU, "
+                  f"and torch {torch.__version__} sees none")  # fmt: skip
 
 
 def _resolve_inputs(content: Path, style: Path, weights: str, pooling: str) -> ExportedModel:
@@ -193,14 +215,22 @@ def bench(
     loss_backend: Annotated[
         str, typer.Option(help="The engine's loss layer: auto, numpy or onnx.")
     ] = DEFAULTS.loss_backend,
+    provider: Annotated[
+        str,
+        typer.Option(help="The engine's: cpu, cuda or tensorrt; on a GPU eager runs on CUDA."),
+    ] = "cpu",
+    precision: Annotated[
+        str, typer.Option(help="The engine's network: fp32 or fp16 (eager stays fp32).")
+    ] = DEFAULTS.precision,
     json_file: Annotated[
         Path | None, typer.Option("--json", help="Write the results here.")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw the results to this .png.")] = None,
 ) -> None:
     """Time the ONNX Runtime engine against eager PyTorch autograd on the same objective."""
-    size_list = _parse_sizes(sizes)
+    size_list = _parse_sizes(sizes, on_cpu=provider == "cpu")
     _check_arguments(repeats, warmup, threads, iterations, quiet, pooling, loss_backend, plot)
+    _check_provider(provider, precision)
     threads = threads or psutil.cpu_count(logical=False) or os.cpu_count() or 1
     weights_file = [] if weights in WEIGHTS_CHOICES else [Path(weights)]
     try:
@@ -211,10 +241,12 @@ def bench(
             weights_sha256=model.weights_sha256, pooling=pooling, content=str(content),
             style=str(style), threads=threads, sizes=size_list, repeats=repeats, warmup=warmup,
             iterations=iterations if whole_run else 0, quiet=quiet, loss_backend=loss_backend,
+            provider=provider, precision=precision,
         )  # fmt: skip
-        # TODO: CPU only. A GPU comparison needs the CUDA provider against torch on CUDA, with
-        # synchronised timing; until then the engine runs on its CPU provider here.
-        _err.print(f"{model.describe()}; provider cpu; {threads} threads on both sides",
+        # Both sides return host arrays from each evaluation, so a GPU's timings include
+        # its synchronisation and the gradient's copy to the host, which the optimiser needs.
+        _err.print(f"{model.describe()}; provider {provider} {precision}, eager on "
+                   f"{eager_device(provider)}; {threads} threads on both sides",
                    markup=False)  # fmt: skip
         gflops = {size: evaluation_gflop(model.proto, size, size) for size in size_list}
         report = run_bench(settings, gflops, lambda line: _err.print(line, markup=False))

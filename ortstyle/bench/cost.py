@@ -59,14 +59,18 @@ def _best_gflops(product, flop: float) -> float:
     return flop / best / 1e9
 
 
-def peak_gflops(side: str, threads: int) -> dict:
+def peak_gflops(side: str, threads: int, device: str = "cpu", precision: str = "fp32") -> dict:
     """GFLOP/s of a large float32 matrix product, per library the side has loaded.
 
     The libraries differ by up to 2x on one machine (MKL takes its AVX2 path on AMD CPUs,
     MLAS and OpenBLAS use AVX-512), so the best of them stands for the machine's peak.
+    On a GPU the eager side measures torch's product at the engine's precision, and the
+    engine's side measures nothing: its libraries (cuBLAS, cuDNN) are the same.
     """
     n = PEAK_MATMUL_SIDE
     flop = 2.0 * n**3
+    if device == "cuda":
+        return _gpu_peak_gflops(side, n, flop, precision)
     a, b = (np.random.default_rng(k).random((n, n), dtype=np.float32) for k in (0, 1))
     if side == "eager":
         import torch
@@ -79,6 +83,21 @@ def peak_gflops(side: str, threads: int) -> dict:
         "onnxruntime": _best_gflops(lambda: session.run(None, {"a": a, "b": b}), flop),
         "numpy": _best_gflops(lambda: a @ b, flop),
     }
+
+
+def _gpu_peak_gflops(side: str, n: int, flop: float, precision: str) -> dict:
+    if side != "eager":
+        return {}
+    import torch
+
+    dtype = torch.float16 if precision == "fp16" else torch.float32
+    a, b = (torch.rand(n, n, device="cuda", dtype=dtype) for _ in range(2))
+
+    def product():
+        torch.mm(a, b)
+        torch.cuda.synchronize()
+
+    return {f"torch-cuda-{precision}": _best_gflops(product, flop)}
 
 
 def _matmul_session(n: int, threads: int):

@@ -39,6 +39,10 @@ class BenchSettings:
     iterations: int = 0  # L-BFGS evaluations of a whole run per size; 0: no whole runs
     quiet: float = 0.0  # wait for other processes' CPU share to fall below this; 0: never
     loss_backend: str = DEFAULTS.loss_backend  # the engine's; the eager side has one way
+    # The engine's provider and precision. On cuda or tensorrt the eager side runs on the
+    # GPU too, in float32 with PyTorch's defaults.
+    provider: str = "cpu"
+    precision: str = "fp32"
 
 
 def _spec(settings: BenchSettings, side: str, task: str, size: int, out: Path) -> dict:

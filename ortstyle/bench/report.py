@@ -32,9 +32,11 @@ def _table(title: str, columns: list) -> Table:
 
 def time_table(report: dict) -> Table:
     """Per size: median (min-max) ms per evaluation, the ratio, the fraction of peak FLOP/s."""
+    settings = report["settings"]
+    engine = f"{settings.get('provider', 'cpu')} {settings.get('precision', 'fp32')}"
     table = _table(
-        f"time per evaluation ({report['settings']['threads']} threads; "
-        f"peak {report['peak_gflops']:.0f} GFLOP/s, best float32 matmul)",
+        f"time per evaluation (engine on {engine}, {settings['threads']} threads; "
+        f"peak {report['peak_gflops']:.0f} GFLOP/s, best matmul measured)",
         TIME_COLUMNS,
     )
     for r in report["results"]:

@@ -17,6 +17,8 @@ import numpy as np
 
 from ortstyle.bench.cost import peak_gflops
 from ortstyle.bench.machine import peak_rss_bytes, reset_peak_rss, timed
+from ortstyle.engine.placement import describe_fallbacks
+from ortstyle.engine.providers import PROVIDER_NAMES
 from ortstyle.errors import OrtStyleError
 from ortstyle.images import load_image, resize
 from ortstyle.options import StyleOptions
@@ -41,6 +43,11 @@ def evaluation_image(content: np.ndarray, shape_hw: tuple) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
+def eager_device(provider: str) -> str:
+    """Where eager PyTorch runs against the engine on `provider`: the same kind of device."""
+    return "cpu" if provider == "cpu" else "cuda"
+
+
 def _load_side(spec: dict, size: int):
     """The engine's Stylizer or the eager ReferenceObjective, set up alike."""
     options = StyleOptions(
@@ -48,7 +55,8 @@ def _load_side(spec: dict, size: int):
         iterations=max(spec["iterations"], 1),
         scales=1,  # one pass on both sides: the eager reference has no coarse-to-fine
         pooling=spec["pooling"],
-        provider="cpu",
+        provider=spec["provider"],
+        precision=spec["precision"],  # the engine's; the eager side stays in float32
         threads=spec["threads"],
         loss_backend=spec["loss_backend"],
     )
@@ -63,17 +71,36 @@ def _load_side(spec: dict, size: int):
     weights = load_weights(spec["weights"], download=False)
     if weights.sha256 != spec["weights_sha256"]:
         raise OrtStyleError(f"weights {spec['weights']} differ from those the model was built with")
-    return ReferenceObjective(weights, options)
+    return ReferenceObjective(weights, options, device=eager_device(spec["provider"]))
 
 
-def _describe(side: str, objective) -> dict:
+def _describe(side: str, objective, spec: dict) -> dict:
     """How a side is set up, for the record."""
     if side == "ort":
         backend = getattr(objective, "loss_backend", "numpy")  # engines before it had numpy
-        return {"provider": objective.network.provider, "loss_backend": backend}
+        return {
+            "provider": objective.network.provider,
+            "loss_backend": backend,
+            "precision": spec["precision"],
+        }
     import torch
 
-    return {"torch_threads": torch.get_num_threads(), "device": "cpu"}
+    setup = {"torch_threads": torch.get_num_threads(), "device": eager_device(spec["provider"])}
+    if setup["device"] == "cuda":
+        setup["gpu"] = torch.cuda.get_device_name(0)
+        setup["cudnn_tf32"] = torch.backends.cudnn.allow_tf32  # PyTorch's default: True
+    return setup
+
+
+def _placement(spec: dict, objective, targets, image: np.ndarray) -> str | None:
+    """On a GPU provider, which nodes of the loss graph ran elsewhere (one line)."""
+    if spec["side"] != "ort" or spec["provider"] == "cpu":
+        return None
+    if not hasattr(objective.objective, "placement"):
+        return "not checked (numpy loss backend)"
+    objective.objective.set_targets(targets)
+    placement = objective.objective.placement(image)
+    return describe_fallbacks(placement, PROVIDER_NAMES[objective.network.provider])
 
 
 def _serve(spec: dict, reply) -> None:
@@ -106,11 +133,13 @@ def _serve_evaluations(spec: dict, objective, content, style, reply) -> None:
     shape_hw = (size, size)
     targets = objective.targets(content, [style], shape_hw)
     image = evaluation_image(content, shape_hw)
+    setup = _describe(side, objective, spec)
+    setup["placement"] = _placement(spec, objective, targets, image)
     gc.collect()
     # From here the peak is that of stylizing: the loading's transients (torchvision builds
     # the whole VGG19 with its classifier to get the features' weights) are left out.
     load_peak = reset_peak_rss()
-    reply(setup=_describe(side, objective))
+    reply(setup=setup)
     for line in sys.stdin:
         if line.strip() == "eval":
             own = time.process_time()
@@ -122,7 +151,8 @@ def _serve_evaluations(spec: dict, objective, content, style, reply) -> None:
             rss = peak_rss_bytes()
             reply(loss=parts.total, rss_bytes=rss, process_peak_bytes=max(rss, load_peak))
         elif line.strip() == "peak":
-            reply(**peak_gflops(side, spec["threads"]))
+            reply(**peak_gflops(side, spec["threads"], eager_device(spec["provider"]),
+                                spec["precision"]))  # fmt: skip
 
 
 def worker_main(spec_json: str) -> None:
