@@ -46,6 +46,16 @@ def test_cuda_graph_agrees_with_cpu(random_model):
     assert again[0].total == pytest.approx(parts.total, rel=1e-5)
 
 
+def test_every_node_of_the_loss_graph_runs_on_cuda(random_model):
+    """What CUDA graphs need, and what keeps every tensor on the device."""
+    rng = np.random.default_rng(0)
+    stylizer = Stylizer(random_model, StyleOptions(size=max(SHAPE_HW), provider="cuda"))
+    content = rng.random((*SHAPE_HW, 3), dtype=np.float32)
+    stylizer.objective.set_targets(stylizer.targets(content, [content], SHAPE_HW))
+    placement = stylizer.objective.placement(rng.random((1, 3, *SHAPE_HW), dtype=np.float32))
+    assert set(placement) == {"CUDAExecutionProvider"}, placement
+
+
 def test_cuda_fp16_is_close(random_model):
     _, _, cpu_grad = _evaluate(random_model, provider="cpu")
     _, _, grad = _evaluate(random_model, provider="cuda", precision="fp16")

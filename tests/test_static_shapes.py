@@ -84,3 +84,37 @@ def test_a_session_per_size_agrees_with_the_dynamic_session(random_model):
         for parts, grad in others:
             assert parts.total == pytest.approx(dynamic_parts.total, rel=1e-5)
             assert np.linalg.norm(grad - dynamic_grad) <= 1e-5 * np.linalg.norm(dynamic_grad)
+
+
+# Ops marked supported (with float32/float16) in onnx-tensorrt's docs/operators.md, the
+# table of what TensorRT's ONNX parser takes; Resize there allows nearest, asymmetric and
+# floor, as the pooling gradients use it. Ops outside it would fall back from TensorRT.
+TENSORRT_OPS = {
+    "Add", "AveragePool", "Cast", "Concat", "Conv", "Div", "Equal", "Greater", "Identity",
+    "MatMul", "MaxPool", "Mul", "Neg", "Pad", "ReduceSumSquare", "Relu", "Reshape", "Resize",
+    "Slice", "Sub", "Sum", "Transpose", "Where",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fixture", "precision"),
+    [("random_model", "fp32"), ("random_model", "fp16"), ("random_model_max", "fp32")],
+)
+def test_static_graph_uses_only_ops_tensorrt_parses(request, rng, fixture, precision):
+    model = request.getfixturevalue(fixture)
+    stylizer = Stylizer(model, StyleOptions(size=max(SHAPE_HW)))
+    content = rng.random((*SHAPE_HW, 3), dtype=np.float32)
+    feeds = target_feeds(stylizer.targets(content, [content], SHAPE_HW), stylizer.weights)
+    feeds["image"] = rng.random((1, 3, *SHAPE_HW), dtype=np.float32)
+    proto = to_half(model.proto) if precision == "fp16" else model.proto
+    graph = build_loss_graph(proto, stylizer.weights).model
+    static = static_graph(graph, {name: value.shape for name, value in feeds.items()})
+    ops = {node.op_type for node in static.graph.node}
+    assert ops <= TENSORRT_OPS, ops - TENSORRT_OPS
+    resizes = [n for n in static.graph.node if n.op_type == "Resize"]
+    modes = {(a.name, a.s) for n in resizes for a in n.attribute}
+    assert resizes and modes == {
+        ("mode", b"nearest"),
+        ("coordinate_transformation_mode", b"asymmetric"),
+        ("nearest_mode", b"floor"),
+    }
