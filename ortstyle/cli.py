@@ -4,7 +4,6 @@ import dataclasses
 import functools
 import importlib.util
 import math
-import os
 import platform
 import re
 import sys
@@ -14,12 +13,12 @@ from typing import Annotated
 import numpy as np
 import onnxruntime
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import ortstyle
 from ortstyle import checkpoint
 from ortstyle.bench import bench
+from ortstyle.console import err, fail, out
 from ortstyle.engine.memory import available_bytes, estimate_bytes, largest_long_side
 from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import GPU_PROVIDERS, PROVIDER_CHOICES, probe_provider, short_name
@@ -29,7 +28,7 @@ from ortstyle.files import cache_dir, check_writable_output
 from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
 from ortstyle.layers import MIN_SIDE_PX
 from ortstyle.models import WEIGHTS_CHOICES, cached_models, downloads_allowed, resolve_model
-from ortstyle.options import OPTIMIZERS, POOLINGS, PRECISIONS, StyleOptions
+from ortstyle.options import MAX_THREADS, OPTIMIZERS, POOLINGS, PRECISIONS, StyleOptions
 from ortstyle.progress import thumbnail, write_progress
 
 app = typer.Typer(
@@ -38,16 +37,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Neural style transfer with gradients through ONNX Runtime.",
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
 DEFAULTS = StyleOptions()
 FLAT_STD = 0.03  # pixel std in [0, 1]: photos have 0.15 to 0.3; below 0.03 the eye sees a flat wash
-
-
-def fail(message: str, code: int = 1) -> None:
-    """Print one error line to stderr and exit non-zero."""
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
 
 
 def user_errors(command):
@@ -82,7 +73,6 @@ def _split(option: str, text: str | None, convert=str) -> tuple | None:
 
 
 MAX_WEIGHT = 1e12  # beyond this a loss term overflows float32 and the run only makes NaN
-MAX_THREADS = 4 * (os.cpu_count() or 1)
 # Each rule: (test, what is allowed). NaN fails every comparison, so it is refused too.
 RANGES = {
     "size": (lambda v: v >= MIN_SIDE_PX, f"must be at least {MIN_SIDE_PX} px"),

@@ -76,6 +76,11 @@ def check_writable_output(path: Path) -> Path:
         raise OrtStyleError(f"output {path} is a folder; give a file name such as {path}/out.png")
     if not folder.is_dir():
         raise OrtStyleError(f"output folder {folder} does not exist; create it first")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OrtStyleError(f"output folder {folder} is not writable")
+    try:  # a real file: permission bits say nothing to root or of a read-only mount
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".ortstyle-check-"):
+            pass
+    except OSError as error:
+        raise OrtStyleError(
+            f"output folder {folder} is not writable ({error.strerror or error})"
+        ) from None
     return path

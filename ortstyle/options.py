@@ -1,5 +1,6 @@
 """Every stylization setting and its default, in one place; the CLI reads its defaults here."""
 
+import os
 from dataclasses import dataclass
 
 from ortstyle.layers import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
@@ -7,6 +8,7 @@ from ortstyle.layers import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("avg", "max")
 PRECISIONS = ("fp32", "fp16")
+MAX_THREADS = 4 * (os.cpu_count() or 1)  # --threads beyond this only contend for the cores
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import psutil
 import typer
-from rich.console import Console
 
 from ortstyle.bench.cost import evaluation_gflop
 from ortstyle.bench.measure import BenchSettings, run_bench
 from ortstyle.bench.report import draw, memory_table, time_table, whole_run_table
 from ortstyle.bench.worker import eager_device
+from ortstyle.console import err, fail, out
 from ortstyle.engine import memory
 from ortstyle.engine.model import ExportedModel
 from ortstyle.engine.objective import LOSS_BACKENDS
@@ -23,20 +23,11 @@ from ortstyle.files import atomic_path, check_writable_output
 from ortstyle.images import load_image
 from ortstyle.layers import MIN_SIDE_PX
 from ortstyle.models import WEIGHTS_CHOICES, resolve_model
-from ortstyle.options import POOLINGS, PRECISIONS, StyleOptions
+from ortstyle.options import MAX_THREADS, POOLINGS, PRECISIONS, StyleOptions
 
 DEFAULTS = StyleOptions()
 GIB = 2**30
 BENCH_PROVIDERS = ("cpu", "cuda", "tensorrt")  # named: auto would blur what is compared
-MAX_THREADS = 4 * (os.cpu_count() or 1)  # as `stylize --threads`: more only contend for cores
-
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-_out = Console(highlight=False)
-
-
-def _fail(message: str) -> None:
-    _err.print(f"error: {message}", markup=False)
-    raise typer.Exit(1)
 
 
 def _parse_sizes(text: str, on_cpu: bool = True) -> tuple:
@@ -44,11 +35,11 @@ def _parse_sizes(text: str, on_cpu: bool = True) -> tuple:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        _fail(f"--sizes {text!r}: give comma-separated whole numbers of pixels, e.g. 256,512")
+        fail(f"--sizes {text!r}: give comma-separated whole numbers of pixels, e.g. 256,512")
     if not sizes:
-        _fail(f"--sizes {text!r}: give at least one size in px, e.g. 256,512")
+        fail(f"--sizes {text!r}: give at least one size in px, e.g. 256,512")
     if min(sizes) < MIN_SIDE_PX:
-        _fail(f"--sizes {text!r}: each size must be at least {MIN_SIDE_PX} px")
+        fail(f"--sizes {text!r}: each size must be at least {MIN_SIDE_PX} px")
     if on_cpu:  # on a GPU the host holds little; the device's memory is not checked here
         _check_memory(text, max(sizes))
     return tuple(sorted(set(sizes)))
@@ -63,7 +54,7 @@ def _check_memory(text: str, size: int) -> None:
     """
     need, have = memory.estimate_bytes(size, size), memory.available_bytes()
     if need > have:
-        _fail(
+        fail(
             f"--sizes {text!r}: {size} px needs about {need / GIB:.3g} GiB but "
             f"{have / GIB:.1f} GiB is free; the largest size that fits is "
             f"{memory.largest_long_side((1, 1), have)} px"
@@ -98,7 +89,7 @@ def _check_arguments(repeats, warmup, threads, iterations, quiet, pooling, backe
     ]
     for ok, message in checks:
         if not ok:
-            _fail(message)
+            fail(message)
 
 
 def _check_outputs(outputs: dict, inputs: list) -> None:
@@ -122,18 +113,18 @@ def _check_outputs(outputs: dict, inputs: list) -> None:
 def _check_provider(provider: str, precision: str) -> None:
     """The engine's provider starts, and on a GPU eager PyTorch has one too; else one line."""
     if provider not in BENCH_PROVIDERS:
-        _fail(f"--provider {provider!r} is not one of: {', '.join(BENCH_PROVIDERS)}")
+        fail(f"--provider {provider!r} is not one of: {', '.join(BENCH_PROVIDERS)}")
     if precision not in PRECISIONS:
-        _fail(f"--precision {precision!r} is not one of: {', '.join(PRECISIONS)}")
+        fail(f"--precision {precision!r} is not one of: {', '.join(PRECISIONS)}")
     try:
         plan_providers(provider)
     except OrtStyleError as error:  # its advice to try --provider auto does not apply here
-        _fail(f"{str(error).split('; ')[0]}; see `ortstyle info`")
+        fail(f"{str(error).split('; ')[0]}; see `ortstyle info`")
     if provider != "cpu" and util.find_spec("torch") is not None:
         import torch
 
         if not torch.cuda.is_available():
-            _fail(f"--provider {provider}: the eager side needs PyTorch with CUDA and a GPU, "
+            fail(f"--provider {provider}: the eager side needs PyTorch with CUDA and a GPU, "
                   f"and torch {torch.__version__} sees none")  # fmt: skip
 
 
@@ -143,7 +134,7 @@ def _resolve_inputs(content: Path, style: Path, weights: str, pooling: str) -> E
         load_image(path)
     resolved = resolve_model(weights, pooling)
     for note in resolved.notes:
-        _err.print(f"note: {note}", markup=False)
+        err.print(f"note: {note}", markup=False)
     return resolved.model
 
 
@@ -161,11 +152,11 @@ def _command_line(params: dict) -> str:
 
 def _show(report: dict) -> None:
     """The tables on stdout; the load average around the run on stderr."""
-    _out.print(time_table(report))
-    _out.print(memory_table(report))
+    out.print(time_table(report))
+    out.print(memory_table(report))
     if report["whole_runs"]:
-        _out.print(whole_run_table(report))
-    _err.print(
+        out.print(whole_run_table(report))
+    err.print(
         f"load average {report['load_before'][0]:.2f} before, "
         f"{report['load_after'][0]:.2f} after ({report['machine']['logical_cores']} cores)",
         markup=False,
@@ -185,8 +176,8 @@ def _write(report: dict, json_file: Path | None, plot: Path | None) -> None:
         try:
             write(report, path)
         except OSError as error:  # a full disk, or a folder writable only in name (read-only)
-            _fail(f"could not write {path} ({error.strerror or error}); any earlier file is intact")
-        _out.print(f"wrote {path}", markup=False)
+            fail(f"could not write {path} ({error.strerror or error}); any earlier file is intact")
+        out.print(f"wrote {path}", markup=False)
 
 
 def bench(
@@ -245,13 +236,13 @@ def bench(
         )  # fmt: skip
         # Both sides return host arrays from each evaluation, so a GPU's timings include
         # its synchronisation and the gradient's copy to the host, which the optimiser needs.
-        _err.print(f"{model.describe()}; provider {provider} {precision}, eager on "
+        err.print(f"{model.describe()}; provider {provider} {precision}, eager on "
                    f"{eager_device(provider)}; {threads} threads on both sides",
                    markup=False)  # fmt: skip
         gflops = {size: evaluation_gflop(model.proto, size, size) for size in size_list}
-        report = run_bench(settings, gflops, lambda line: _err.print(line, markup=False))
+        report = run_bench(settings, gflops, lambda line: err.print(line, markup=False))
     except OrtStyleError as error:
-        _fail(str(error))
+        fail(str(error))
     report["command"] = _command_line(ctx.params)
     _show(report)
     _write(report, json_file, plot)

@@ -5,12 +5,12 @@ import math
 import psutil
 
 # Peak resident bytes of a stylization process: a base plus so much per output pixel.
-# `ortstyle bench` fitted 3356 B/px and 743 MB to one evaluation over 128 to 1024 px on
-# the CPU provider (benchmarks/results/2026-12-04-cpu-growth.json: activations kept for
-# the backward, ONNX Runtime's arena, weights, Python); L-BFGS-B's 20 float64 correction
-# pairs added 1.87 kB/px in a whole run at 1024 px (benchmarks/README.md). These are the
-# sums plus about a fifth.
-BYTES_PER_PIXEL = 6_300
+# `ortstyle bench` fitted 2034 B/px and 734 MB to one evaluation over 128 to 1024 px on
+# the CPU provider (benchmarks/results/2026-12-04-cpu-growth-0f1c2ad.json: masks and
+# activations kept for the backward, ONNX Runtime's arena, weights, Python); L-BFGS-B's
+# float64 correction pairs and copies added 2.0 kB/px in a whole run at 1024 px
+# (...-cpu-whole-run-1024-0f1c2ad.json). These are the sums plus about a fifth.
+BYTES_PER_PIXEL = 4_900
 BASE_BYTES = 700 * 2**20
 
 
