@@ -170,12 +170,12 @@ class Job:
     content: Path
     styles: list
     output: Path
-    content_pixels: np.ndarray
-    style_pixels: list
-    init_pixels: np.ndarray | None
     save_every: int
     bit_depth: int
     progress_file: Path | None
+    content_pixels: np.ndarray | None = None  # the images, once _load_job has read them
+    style_pixels: list = dataclasses.field(default_factory=list)
+    init_pixels: np.ndarray | None = None
     resumed: checkpoint.Resumed | None = None
     frames: list = dataclasses.field(default_factory=list)  # (evaluation, thumbnail)
 
@@ -247,24 +247,11 @@ def stylize(
         save_every=save_every, learning_rate=learning_rate, threads=threads, seed=seed,
         target_loss=target_loss,
     )  # fmt: skip
-    for name, value, allowed in (
-        ("optimizer", optimizer, OPTIMIZERS),
-        ("pooling", pooling or DEFAULTS.pooling, POOLINGS),
-        ("provider", provider, PROVIDER_CHOICES),
-        ("loss-backend", loss_backend, LOSS_BACKENDS),
-        ("precision", precision, PRECISIONS),
-    ):
-        if value not in allowed:
-            fail(f"--{name} {value!r} is not one of: {', '.join(allowed)}")
+    _check_choices(optimizer=optimizer, pooling=pooling or DEFAULTS.pooling, provider=provider,
+                   loss_backend=loss_backend, precision=precision)  # fmt: skip
     if weights not in WEIGHTS_CHOICES and not Path(weights).is_file():
         fail(f"--weights {weights!r}: use {', '.join(WEIGHTS_CHOICES)} or the path of a .pth file")
-    check_output_format(output, bit_depth)
-    check_writable_output(output)
-    _check_distinct_outputs(output, progress, [content, *styles, Path(init), model], save_every)
-    if progress is not None:
-        check_output_format(progress)
-        check_writable_output(progress)
-        _check_matplotlib()
+    _check_outputs(output, progress, bit_depth, [content, *styles, Path(init), model], save_every)
 
     options = StyleOptions(
         size=size, iterations=iterations, content_weight=content_weight,
@@ -281,18 +268,17 @@ def stylize(
         threads=threads or None,
     )  # fmt: skip
     _check_blend(options, style_blend_weights, len(styles))
-    job = Job(
-        options, content, list(styles), output,
-        content_pixels=load_image(content),
-        style_pixels=[load_image(path) for path in styles],
-        init_pixels=None if init in ("content", "noise") else load_image(Path(init)),
-        save_every=save_every, bit_depth=bit_depth, progress_file=progress,
-    )  # fmt: skip
-    try:
-        check_size(job.content_pixels.shape[:2], size)
-    except ValueError as error:
-        fail(str(error))
-    _check_memory(job)
+    job = _load_job(
+        Job(
+            options,
+            content,
+            list(styles),
+            output,
+            save_every=save_every,
+            bit_depth=bit_depth,
+            progress_file=progress,
+        )  # fmt: skip
+    )
     if resume:
         job.resumed = checkpoint.load(output, options, content, styles)
 
@@ -301,12 +287,57 @@ def stylize(
         stylizer = Stylizer(resolved.model, options)
     except ValueError as error:
         fail(str(error))
+    _say_plan(stylizer, resolved, job, requested_pooling=pooling if model is not None else None)
+    _run(stylizer, job)
+
+
+def _load_job(job: Job) -> Job:
+    """`job` with its images read, checked against the size and the machine's memory."""
+    init = job.options.init
+    job.content_pixels = load_image(job.content)
+    job.style_pixels = [load_image(path) for path in job.styles]
+    job.init_pixels = None if init in ("content", "noise") else load_image(Path(init))
+    try:
+        check_size(job.content_pixels.shape[:2], job.options.size)
+    except ValueError as error:
+        fail(str(error))
+    _check_memory(job)
+    return job
+
+
+def _check_choices(**choices) -> None:
+    """One line for the first option that is not one of its allowed words."""
+    allowed = {"optimizer": OPTIMIZERS, "pooling": POOLINGS, "provider": PROVIDER_CHOICES,
+               "loss_backend": LOSS_BACKENDS, "precision": PRECISIONS}  # fmt: skip
+    for name, value in choices.items():
+        if value not in allowed[name]:
+            option = "--" + name.replace("_", "-")
+            fail(f"{option} {value!r} is not one of: {', '.join(allowed[name])}")
+
+
+def _check_outputs(output: Path, progress: Path | None, bit_depth: int, inputs: list,
+                   save_every: int) -> None:  # fmt: skip
+    """The output (and progress picture) can be written and overwrite nothing read."""
+    check_output_format(output, bit_depth)
+    check_writable_output(output)
+    _check_distinct_outputs(output, progress, inputs, save_every)
+    if progress is not None:
+        check_output_format(progress)
+        check_writable_output(progress)
+        _check_matplotlib()
+
+
+def _say_plan(stylizer: Stylizer, resolved, job: Job, requested_pooling: str | None) -> None:
+    """One note per degraded or ignored setting, then one line of what will run."""
+    options, provider = job.options, stylizer.network.provider
     notes = [*resolved.notes, *stylizer.network.plan.notes]
-    if model is not None and pooling and pooling != resolved.model.pooling:
-        notes.append(f"--pooling {pooling} is ignored: the model file has {resolved.model.pooling}")
-    if cuda_graph and stylizer.network.provider != "cuda":
-        notes.append(f"--cuda-graph is ignored on the {stylizer.network.provider} provider")
-    if precision == "fp16" and stylizer.network.provider == "cpu":
+    if requested_pooling and requested_pooling != resolved.model.pooling:
+        notes.append(
+            f"--pooling {requested_pooling} is ignored: the model file has {resolved.model.pooling}"
+        )
+    if options.cuda_graph and provider != "cuda":
+        notes.append(f"--cuda-graph is ignored on the {provider} provider")
+    if options.precision == "fp16" and provider == "cpu":
         notes.append("--precision fp16 on the cpu provider is no faster than fp32 and less exact")
     for note in notes:
         err.print(f"note: {note}", markup=False)
@@ -314,12 +345,11 @@ def stylize(
     height, width = sizes[-1]
     passes = f" per pass, {len(sizes)} passes from {max(sizes[0])} px" if len(sizes) > 1 else ""
     err.print(
-        f"{resolved.model.describe()}; provider {stylizer.network.provider}, "
-        f"{stylizer.loss_backend} loss, {options.precision}; {width}x{height} px, "
-        f"{options.optimizer}, {iterations} evaluations{passes}",
+        f"{resolved.model.describe()}; provider {provider}, {stylizer.loss_backend} loss, "
+        f"{options.precision}; {width}x{height} px, {options.optimizer}, "
+        f"{options.iterations} evaluations{passes}",
         markup=False,
     )
-    _run(stylizer, job)
 
 
 def _check_distinct_outputs(
