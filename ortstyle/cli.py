@@ -268,17 +268,7 @@ def stylize(
         threads=threads or None,
     )  # fmt: skip
     _check_blend(options, style_blend_weights, len(styles))
-    job = _load_job(
-        Job(
-            options,
-            content,
-            list(styles),
-            output,
-            save_every=save_every,
-            bit_depth=bit_depth,
-            progress_file=progress,
-        )  # fmt: skip
-    )
+    job = _load_job(Job(options, content, list(styles), output, save_every, bit_depth, progress))
     if resume:
         job.resumed = checkpoint.load(output, options, content, styles)
 
