@@ -50,6 +50,8 @@ def user_errors(command):
             return command(*args, **kwargs)
         except OrtStyleError as error:
             fail(str(error))
+        except KeyboardInterrupt:  # typer would exit 130 without a word
+            fail("interrupted; nothing was written", code=130)
 
     return wrapper
 
@@ -267,7 +269,7 @@ def stylize(
         loss_backend=loss_backend, precision=precision, cuda_graph=cuda_graph,
         threads=threads or None,
     )  # fmt: skip
-    _check_blend(options, style_blend_weights, len(styles))
+    _check_blend(options, len(styles))
     job = _load_job(Job(options, content, list(styles), output, save_every, bit_depth, progress))
     if resume:
         job.resumed = checkpoint.load(output, options, content, styles)
@@ -309,7 +311,8 @@ def _check_outputs(output: Path, progress: Path | None, bit_depth: int, inputs: 
                    save_every: int) -> None:  # fmt: skip
     """The output (and progress picture) can be written and overwrite nothing read."""
     check_output_format(output, bit_depth)
-    check_writable_output(output)
+    # Beside the output: OUTPUT.ckpt.npz, and with --save-every OUTPUT_00040.png and so on.
+    check_writable_output(output, appended=len(".ckpt.npz"))
     _check_distinct_outputs(output, progress, inputs, save_every)
     if progress is not None:
         check_output_format(progress)
@@ -352,12 +355,16 @@ def _check_distinct_outputs(
             fail(f"{option} {path} is one of the input files; choose another name")
     if progress is not None and progress.resolve() == output.resolve():
         fail(f"--progress {progress} is the output file; choose another name")
+    if checkpoint.checkpoint_path(output).resolve() in taken:  # removed after a finished run
+        fail(f"{checkpoint.checkpoint_path(output)} is one of the input files and would be "
+             "the run's checkpoint; rename it or choose another --output")  # fmt: skip
     if save_every:
         frame = re.compile(re.escape(output.stem) + r"_\d{5}" + re.escape(output.suffix))
         for path in [*taken, *([progress.resolve()] if progress else [])]:
             if path.parent == output.resolve().parent and frame.fullmatch(path.name):
-                fail(f"--save-every frames ({frame_name(output, 0).name} ...) would overwrite "
-                     f"{path.name}; choose another --output name")  # fmt: skip
+                first = frame_name(output, save_every).name
+                fail(f"--save-every frames ({first} ...) would overwrite {path.name}; "
+                     "choose another --output name")  # fmt: skip
 
 
 def frame_name(output: Path, evaluation: int) -> Path:
@@ -370,12 +377,19 @@ def _check_matplotlib() -> None:
         fail("--progress needs matplotlib: pip install 'ortstyle[plot]'")
 
 
-def _check_blend(options: StyleOptions, text: str | None, count: int) -> None:
-    blend = options.style_blend_weights
-    if blend and len(blend) != count:
-        fail(f"--style-blend-weights {text}: needs one number per style image ({count})")
-    if blend and (min(blend) < 0 or sum(blend) <= 0):
-        fail(f"--style-blend-weights {text}: must be 0 or more, not all 0")
+def _check_blend(options: StyleOptions, count: int) -> None:
+    """The blend and style-layer weight lists: one number each, from 0 to MAX_WEIGHT."""
+    lists = (
+        ("--style-blend-weights", options.style_blend_weights, count, "style image"),
+        ("--style-layer-weights", options.style_layer_weights, len(options.style_layers),
+         "style layer"),
+    )  # fmt: skip
+    for option, values, expected, each in lists:
+        shown = ",".join(f"{v:g}" for v in values or ())
+        if values and len(values) != expected:
+            fail(f"{option} {shown}: needs one number per {each} ({expected})")
+        if values and (min(values) < 0 or max(values) > MAX_WEIGHT or sum(values) <= 0):
+            fail(f"{option} {shown}: each must be from 0 to {MAX_WEIGHT:g}, not all 0")
 
 
 def _report_to(job: Job, progress: Progress, task):
@@ -438,11 +452,12 @@ def _run(stylizer: Stylizer, job: Job) -> None:
 
 
 def _say_how_it_ended(job: Job, result) -> None:
-    err.print(
-        f"loss {result.initial_loss:.4g} -> {result.final_loss:.4g} "
-        f"({result.evaluations} evaluations)",
-        markup=False,
-    )
+    last_pass = result.state.history if result.state and result.state.history else []
+    if 0 < len(last_pass) < len(result.history):  # passes at other sizes have other losses
+        said = f"loss {last_pass[0]:.4g} -> {result.final_loss:.4g} in the last pass"
+    else:
+        said = f"loss {result.initial_loss:.4g} -> {result.final_loss:.4g}"
+    err.print(f"{said} ({result.evaluations} evaluations)", markup=False)
     if float(result.image.std()) < FLAT_STD:
         err.print(
             "warning: the output is nearly constant; lower --style-weight or --tv-weight",
@@ -478,6 +493,8 @@ def export(
     if output.suffix.lower() != ".onnx":
         fail(f"--output {output}: the file name must end in .onnx")
     check_writable_output(output)
+    if Path(weights).is_file() and Path(weights).resolve() == output.resolve():
+        fail(f"--output {output} is the --weights file; choose another name")
     try:
         from ortstyle.export.onnx_export import export_model
         from ortstyle.export.vgg import load_weights
@@ -495,6 +512,7 @@ def export(
 
 
 @app.command()
+@user_errors
 def info() -> None:
     """Versions, available execution providers and cached models."""
     out.print(
@@ -522,11 +540,13 @@ def info() -> None:
 app.command()(bench)
 
 
-def main() -> None:
+def main(prog_name: str | None = None) -> None:
     """Entry point: usage mistakes and Ctrl-C outside a run as one line each."""
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name=prog_name)
     except typer.TyperException as error:  # a usage mistake: typer would draw a 5-line box
+        if not error.format_message().strip():  # no command given: the help was the answer
+            sys.exit(error.exit_code)
         context = getattr(error, "ctx", None)
         hint = f"; see `{context.command_path} --help`" if context else ""
         err.print(f"error: {error.format_message().rstrip('.')}{hint}", markup=False)

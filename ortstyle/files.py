@@ -66,16 +66,29 @@ def atomic_path(target: Path):
         tmp.unlink(missing_ok=True)
 
 
-def check_writable_output(path: Path) -> Path:
-    """Raise OrtStyleError unless a file can be created at `path`; checked before any work."""
+NAME_MAX_BYTES = 255  # the usual file-name limit (ext4, APFS, NTFS in UTF-16 units)
+
+
+def check_writable_output(path: Path, appended: int = 0) -> Path:
+    """Raise OrtStyleError unless a file can be created at `path`; checked before any work.
+
+    `appended`: how many bytes longer the names of files written beside it get (a
+    checkpoint's `.ckpt.npz`, numbered frames), so that those fit the name limit too.
+    """
     from ortstyle.errors import OrtStyleError
 
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise OrtStyleError(f"output {path} is a folder; give a file name such as {path}/out.png")
-    if not folder.is_dir():
-        raise OrtStyleError(f"output folder {folder} does not exist; create it first")
+    try:
+        if not folder.is_dir():
+            raise OrtStyleError(f"output folder {folder} does not exist; create it first")
+        _check_name_fits(path, folder, appended)
+        if path.is_dir():
+            raise OrtStyleError(
+                f"output {path} is a folder; give a file name such as {path}/out.png"
+            )
+    except OSError as error:  # a folder name too long, a loop of links, ...
+        raise OrtStyleError(f"output {path}: {error.strerror or error}") from None
     try:  # a real file: permission bits say nothing to root or of a read-only mount
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".ortstyle-check-"):
             pass
@@ -84,3 +97,19 @@ def check_writable_output(path: Path) -> Path:
             f"output folder {folder} is not writable ({error.strerror or error})"
         ) from None
     return path
+
+
+def _check_name_fits(path: Path, folder: Path, appended: int) -> None:
+    from ortstyle.errors import OrtStyleError
+
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # not POSIX: the common limit
+        limit = NAME_MAX_BYTES
+    length = len(os.fsencode(path.name))
+    if length + appended > limit:
+        beside = f" plus {appended} for the files written beside it" if appended else ""
+        raise OrtStyleError(
+            f"output file name {path.name[:24]}... is {length} bytes{beside}; this folder "
+            f"allows {limit}: choose a shorter name"
+        )

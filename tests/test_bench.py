@@ -231,3 +231,20 @@ def test_a_failed_write_leaves_the_old_report_whole(cache, app, monkeypatch, tmp
     _one_line_error(result, f"could not write {report_path}", "No space left on device")
     assert report_path.read_bytes() == b"old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
+
+
+def test_a_missing_image_names_the_option(app, tmp_path):
+    result = CliRunner().invoke(app, ["--sizes", "32", "--content", str(tmp_path / "no.jpg")])
+    _one_line_error(result, "--content", "no.jpg", "give --content and --style")
+
+
+def test_python_m_ortstyle_bench_gives_the_same_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ortstyle.bench", "--bogus"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: No such option: --bogus; see `ortstyle bench --help`"

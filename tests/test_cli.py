@@ -81,8 +81,10 @@ def test_same_seed_makes_the_same_image(run, random_model, tmp_path):
         (["--pooling", "min"], ["--pooling 'min'"]),
         (["--weights", "nothing.pth"], ["nothing.pth"]),
         (["--style-layers", "relu9_9"], ["relu9_9", "relu1_1"]),
-        (["--style-layer-weights", "1,2"], ["5 non-negative"]),
+        (["--style-layer-weights", "1,2"], ["--style-layer-weights 1,2", "per style layer (5)"]),
+        (["--style-layer-weights", "1,1,1,1,1e13"], ["--style-layer-weights", "from 0 to 1e+12"]),
         (["--style-blend-weights", "1,2"], ["one number per style image"]),
+        (["--style-blend-weights", "1e308"], ["--style-blend-weights 1e+308", "from 0 to 1e+12"]),
         (["--size", "20000"], ["--size 20000", "largest size that fits is --size"]),
     ],
 )
@@ -270,3 +272,47 @@ def test_damaged_checkpoint_is_one_line(run, random_model, tmp_path):
     out = tmp_path / "o.png"
     (tmp_path / "o.png.ckpt.npz").write_bytes(b"PK\x03\x04 cut short")
     _one_line_error(_stylize(run, out, "--resume", model=random_model.path), "damaged")
+
+
+def test_export_never_overwrites_its_weights_file(run, tmp_path):
+    weights = tmp_path / "sd.onnx"  # a state dict under a misleading name
+    weights.write_bytes(b"state dict bytes")
+    _one_line_error(run("export", "-o", weights, "--weights", weights), "is the --weights file")
+    assert weights.read_bytes() == b"state dict bytes"
+
+
+def test_info_with_an_unusable_cache_is_one_line(run, tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "file.png"
+    not_a_folder.write_bytes(b"x")
+    monkeypatch.setenv("ORTSTYLE_CACHE", str(not_a_folder))
+    _one_line_error(run("info"), str(not_a_folder))
+
+
+@pytest.mark.parametrize("length", [300, 248])
+def test_output_names_too_long_for_the_checkpoint_are_refused_up_front(
+    run, random_model, tmp_path, length
+):
+    out = tmp_path / ("a" * (length - 4) + ".png")
+    _one_line_error(_stylize(run, out, model=random_model.path), "choose a shorter name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_named_like_the_checkpoint_is_never_deleted(run, random_model, tmp_path):
+    photo = tmp_path / "x.png.ckpt.npz"
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(photo, format="PNG")
+    result = run("stylize", photo, STYLE, "-o", tmp_path / "x.png", *QUICK, "--model",
+                 random_model.path)  # fmt: skip
+    _one_line_error(result, "x.png.ckpt.npz", "checkpoint")
+    assert photo.is_file()
+
+
+def test_ctrl_c_outside_a_run_is_one_line(run, monkeypatch):
+    from ortstyle import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.onnxruntime, "get_available_providers", interrupted)
+    result = run("info")
+    assert result.exit_code == 130
+    assert result.output.strip().splitlines()[-1] == "error: interrupted; nothing was written"

@@ -19,3 +19,14 @@ def test_without_onnx_runtime_it_says_which_extra_to_install(monkeypatch, capsys
     assert exit_info.value.code == 1
     message = capsys.readouterr().err
     assert message.count("\n") == 1 and "ortstyle[cpu]" in message and "ortstyle[gpu]" in message
+
+
+def test_no_command_shows_the_help_and_no_error_line(monkeypatch, capsys):
+    from ortstyle import cli
+
+    monkeypatch.setattr("sys.argv", ["ortstyle"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    printed = capsys.readouterr()
+    assert "Usage" in printed.out and "error" not in printed.err

@@ -27,6 +27,8 @@ from ortstyle.options import MAX_THREADS, POOLINGS, PRECISIONS, StyleOptions
 
 DEFAULTS = StyleOptions()
 GIB = 2**30
+# The repository's example pair, when ortstyle runs from a source checkout.
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BENCH_PROVIDERS = ("cpu", "cuda", "tensorrt")  # named: auto would blur what is compared
 
 
@@ -130,7 +132,12 @@ def _check_provider(provider: str, precision: str) -> None:
 
 def _resolve_inputs(content: Path, style: Path, weights: str, pooling: str) -> ExportedModel:
     """Read both images once (a bad one fails here, not in a worker) and find the model."""
-    for path in (content, style):
+    for option, path in (("--content", content), ("--style", style)):
+        if not path.is_file():
+            raise OrtStyleError(
+                f"{option} {path}: no such image (the defaults are the examples of a "
+                "source checkout); give --content and --style"
+            )
         load_image(path)
     resolved = resolve_model(weights, pooling)
     for note in resolved.notes:
@@ -190,8 +197,8 @@ def bench(
         bool, typer.Option(help="Also stylize the pair on both sides with L-BFGS-B.")
     ] = False,
     iterations: Annotated[int, typer.Option(help="Evaluations of each whole run.")] = 50,
-    content: Annotated[Path, typer.Option(help="Content image.")] = Path("examples/tubingen.jpg"),
-    style: Annotated[Path, typer.Option(help="Style image.")] = Path("examples/starry_night.jpg"),
+    content: Annotated[Path, typer.Option(help="Content image.")] = EXAMPLES / "tubingen.jpg",
+    style: Annotated[Path, typer.Option(help="Style image.")] = EXAMPLES / "starry_night.jpg",
     quiet: Annotated[
         float,
         typer.Option(
