@@ -234,7 +234,11 @@ def stylize(
     ] = False,
     threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores.")] = 0,
     save_every: Annotated[
-        int, typer.Option(help="Save OUTPUT_00040.png etc. every N evaluations (0: off).")
+        int,
+        typer.Option(
+            help="Save OUTPUT_00040.png etc. every N evaluations, replacing files "
+            "of those names (0: off)."
+        ),
     ] = 0,
     progress: Annotated[
         Path | None, typer.Option(help="Write a contact sheet and loss curve (.png).")
