@@ -114,9 +114,12 @@ def _check_memory(job: "Job") -> None:
     style_side = round(size * job.options.style_scale)
     for path, pixels in zip(job.styles, job.style_pixels, strict=True):
         if min(fit_long_side(pixels.shape[:2], style_side)) < MIN_SIDE_PX:
+            aspect = max(pixels.shape[:2]) / min(pixels.shape[:2])
+            scale = math.ceil(100 * MIN_SIDE_PX * aspect / size) / 100
             fail(
-                f"style {path} would be {style_side} px long but under {MIN_SIDE_PX} px wide "
-                "at this --size and --style-scale; use a less elongated style image"
+                f"--style-scale {job.options.style_scale}: style {path} would be "
+                f"{style_side} px long and under {MIN_SIDE_PX} px wide; use --style-scale "
+                f"{scale:g} or more, or a larger --size"
             )
         need = estimate_bytes(*fit_long_side(pixels.shape[:2], style_side))
         if need > have:

@@ -73,6 +73,7 @@ def test_same_seed_makes_the_same_image(run, random_model, tmp_path):
         (["--seed", "-1"], ["--seed -1"]),
         (["--target-loss", "inf"], ["--target-loss inf"]),
         (["--style-scale", "1000"], ["--style-scale 1000"]),
+        (["--style-scale", "0.05"], ["--style-scale 0.05", "use --style-scale 0.54 or more"]),
         (["--content-layers", ""], ["--content-layers"]),
         (["--content-layers", "relu4_2,relu4_2"], ["named twice"]),
         (["--style-blend-weights", "nan"], ["finite"]),

@@ -74,8 +74,9 @@ def load_weights(spec: str, download: bool = True) -> Weights:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many kinds, with pages of advice: keep one line
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = reason.split(". ")[0].rstrip(".")[:120]  # torch's first sentence only
         raise OrtStyleError(
-            f"weights {path} could not be read as a PyTorch state dict ({reason[:160]})"
+            f"weights {path} could not be read as a PyTorch state dict (.pth): {reason}"
         ) from error
     if not isinstance(state, dict):
         raise OrtStyleError(f"weights {path} holds a {type(state).__name__}, not a state dict")
@@ -103,7 +104,10 @@ def _check_tensors(state: dict, origin: str) -> None:
 def _load_imagenet(download: bool) -> Weights:
     checkpoint = imagenet_checkpoint()
     if not checkpoint.is_file() and not download:
-        raise OrtStyleError(f"ImageNet weights are not cached at {checkpoint}")
+        raise OrtStyleError(
+            f"ImageNet weights are not cached at {checkpoint} and downloads are off "
+            "(ORTSTYLE_OFFLINE); copy vgg19-dcbb9e9d.pth there, or use --weights random"
+        )
     try:
         state = torchvision.models.VGG19_Weights.IMAGENET1K_V1.get_state_dict(
             progress=False, check_hash=True
