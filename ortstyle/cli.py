@@ -25,7 +25,13 @@ from ortstyle.engine.providers import GPU_PROVIDERS, PROVIDER_CHOICES, probe_pro
 from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes, to_hwc, to_nchw
 from ortstyle.errors import OrtStyleError
 from ortstyle.files import cache_dir, check_writable_output
-from ortstyle.images import check_output_format, fit_long_side, load_image, save_image
+from ortstyle.images import (
+    check_output_format,
+    fit_long_side,
+    load_image,
+    resize,
+    save_image,
+)
 from ortstyle.layers import MIN_SIDE_PX
 from ortstyle.models import WEIGHTS_CHOICES, cached_models, downloads_allowed, resolve_model
 from ortstyle.options import MAX_THREADS, OPTIMIZERS, POOLINGS, PRECISIONS, StyleOptions
@@ -447,7 +453,8 @@ def _run(stylizer: Stylizer, job: Job) -> None:
     if not result.history:
         fail("interrupted before the first evaluation; nothing was saved", code=130)
 
-    _save(result.image, job.output, _output_metadata(job, stylizer, result), job.bit_depth)
+    _save(_at_output_size(job, result.image), job.output, _output_metadata(job, stylizer, result),
+          job.bit_depth)  # fmt: skip
     if job.progress_file is not None:
         if not job.frames or job.frames[-1][0] != result.evaluations:
             job.frames.append((result.evaluations, thumbnail(result.image)))
@@ -456,6 +463,22 @@ def _run(stylizer: Stylizer, job: Job) -> None:
         image = to_nchw(result.image)
         checkpoint.save(job.output, job.options, job.content, job.styles, image, result.state)
     _say_how_it_ended(job, result)
+
+
+def _at_output_size(job: Job, pixels: np.ndarray) -> np.ndarray:
+    """`pixels` resampled to the output's size if a run stopped in an earlier, smaller pass.
+
+    The checkpoint keeps the pass's own image; `--resume` continues from that.
+    """
+    height, width = scale_sizes(job.content_pixels.shape[:2], job.options)[-1]
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    err.print(
+        f"note: stopped in a {pixels.shape[1]}x{pixels.shape[0]} px pass; the image saved is "
+        f"that pass's, enlarged to {width}x{height} px",
+        markup=False,
+    )
+    return resize(pixels, (height, width))
 
 
 def _say_how_it_ended(job: Job, result) -> None:

@@ -317,3 +317,27 @@ def test_ctrl_c_outside_a_run_is_one_line(run, monkeypatch):
     result = run("info")
     assert result.exit_code == 130
     assert result.output.strip().splitlines()[-1] == "error: interrupted; nothing was written"
+
+
+def test_interrupt_in_a_coarse_pass_saves_an_image_of_the_output_size(
+    run, random_model, tmp_path, monkeypatch
+):
+    out = tmp_path / "o.png"
+    real, calls = Stylizer.evaluate, []
+
+    def interrupted(self, image, targets):
+        calls.append(1)
+        if len(calls) == 3:  # in the first of two passes
+            raise KeyboardInterrupt
+        return real(self, image, targets)
+
+    monkeypatch.setattr(Stylizer, "evaluate", interrupted)
+    args = ["--iterations", "4", "--scales", "2", "--optimizer", "adam"]
+    result = _stylize(run, out, *args, model=random_model.path)
+    assert result.exit_code == 130
+    assert "stopped in a 24x18 px pass" in result.output
+    assert Image.open(out).size == (48, 36)
+    monkeypatch.setattr(Stylizer, "evaluate", real)
+    result = _stylize(run, out, *args, "--resume", model=random_model.path)
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (48, 36)
