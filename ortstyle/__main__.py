@@ -4,7 +4,7 @@ import importlib.util
 import sys
 
 
-def main() -> None:
+def main(prog_name: str | None = None) -> None:
     """Import the CLI (onnxruntime and numpy take a moment) and run it."""
     if importlib.util.find_spec("onnxruntime") is None:
         print(
@@ -18,7 +18,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    cli_main()
+    cli_main(prog_name)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,22 @@ them.
     command.py  the typer command: options, checks, output files
 """
 
-from ortstyle.bench.command import bench
-from ortstyle.bench.cost import evaluation_gflop, network_macs
-from ortstyle.bench.measure import BenchSettings, memory_fit, run_bench
+import importlib
 
-__all__ = ["BenchSettings", "bench", "evaluation_gflop", "memory_fit", "network_macs", "run_bench"]
+# Imported on first use, so that `python -m ortstyle.bench` can say in one line that ONNX
+# Runtime is missing before anything imports it.
+_EXPORTS = {
+    "bench": "command",
+    "evaluation_gflop": "cost",
+    "network_macs": "cost",
+    "BenchSettings": "measure",
+    "memory_fit": "measure",
+    "run_bench": "measure",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ortstyle.bench' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"ortstyle.bench.{_EXPORTS[name]}"), name)

@@ -3,12 +3,14 @@ one worker process of a running bench (started by `worker.Worker`)."""
 
 import sys
 
-from ortstyle.bench.worker import WORKER_FLAG, worker_main
+WORKER_FLAG = "--worker"  # worker.WORKER_FLAG; not imported here, which needs onnxruntime
 
 if len(sys.argv) == 3 and sys.argv[1] == WORKER_FLAG:
+    from ortstyle.bench.worker import worker_main
+
     worker_main(sys.argv[2])
 else:  # through the CLI's entry point, for its one-line errors
-    from ortstyle.cli import main
+    from ortstyle.__main__ import main
 
     sys.argv[1:1] = ["bench"]
     main(prog_name="ortstyle")  # usage lines then read `ortstyle bench`

@@ -23,7 +23,7 @@ from ortstyle.errors import OrtStyleError
 from ortstyle.images import load_image, resize
 from ortstyle.options import StyleOptions
 
-WORKER_FLAG = "--worker"
+WORKER_FLAG = "--worker"  # also spelled out in __main__.py, which must not import this
 NOISE_SHARE = 0.2  # the evaluated image is 80% content, 20% noise: every loss term is active
 NOISE_SEED = 0
 
