@@ -24,7 +24,7 @@ from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import GPU_PROVIDERS, PROVIDER_CHOICES, probe_provider, short_name
 from ortstyle.engine.stylize import Stylizer, check_size, scale_sizes, to_hwc, to_nchw
 from ortstyle.errors import OrtStyleError
-from ortstyle.files import cache_dir, check_writable_output
+from ortstyle.files import cache_dir, check_distinct_outputs, check_writable_output
 from ortstyle.images import (
     check_output_format,
     fit_long_side,
@@ -361,13 +361,10 @@ def _say_plan(stylizer: Stylizer, resolved, job: Job, requested_pooling: str | N
 def _check_distinct_outputs(
     output: Path, progress: Path | None, inputs: list, save_every: int = 0
 ) -> None:
-    """Refuse an output path that is an input, or both outputs on one file: never overwrite."""
+    """Refuse an output path that is an input, or both outputs on one file, and likewise the
+    checkpoint and frames written beside the output: never overwrite what was read."""
+    check_distinct_outputs({"--output": output, "--progress": progress}, inputs)
     taken = {path.resolve() for path in inputs if path is not None and path.exists()}
-    for option, path in (("--output", output), ("--progress", progress)):
-        if path is not None and path.resolve() in taken:
-            fail(f"{option} {path} is one of the input files; choose another name")
-    if progress is not None and progress.resolve() == output.resolve():
-        fail(f"--progress {progress} is the output file; choose another name")
     if checkpoint.checkpoint_path(output).resolve() in taken:  # removed after a finished run
         fail(f"{checkpoint.checkpoint_path(output)} is one of the input files and would be "
              "the run's checkpoint; rename it or choose another --output")  # fmt: skip

@@ -113,3 +113,18 @@ def _check_name_fits(path: Path, folder: Path, appended: int) -> None:
             f"output file name {path.name[:24]}... is {length} bytes{beside}; this folder "
             f"allows {limit}: choose a shorter name"
         )
+
+
+def check_distinct_outputs(outputs: dict, inputs: list) -> None:
+    """Raise OrtStyleError if an output {option: path or None} is one of the `inputs` or
+    another output: a run's end must not overwrite what it read, nor its own files."""
+    from ortstyle.errors import OrtStyleError
+
+    named = [(option, Path(path)) for option, path in outputs.items() if path is not None]
+    taken = {Path(path).resolve() for path in inputs if path is not None and Path(path).is_file()}
+    for index, (option, path) in enumerate(named):
+        if path.resolve() in taken:
+            raise OrtStyleError(f"{option} {path} is one of the input files; choose another name")
+        for other, earlier in named[:index]:
+            if path.resolve() == earlier.resolve():
+                raise OrtStyleError(f"{option} {path} is the {other} file; choose another name")

@@ -162,19 +162,25 @@ def test_save_every_writes_numbered_images(run, random_model, tmp_path):
     ]
 
 
-def test_interrupt_saves_the_best_image_and_resume_finishes(
-    run, random_model, tmp_path, monkeypatch
-):
-    out = tmp_path / "o.png"
+def _interrupt_at(monkeypatch, evaluation: int):
+    """Make the `evaluation`-th evaluation raise KeyboardInterrupt; returns the real one."""
     real, calls = Stylizer.evaluate, []
 
     def interrupted(self, image, targets):
         calls.append(1)
-        if len(calls) == 4:
+        if len(calls) == evaluation:
             raise KeyboardInterrupt
         return real(self, image, targets)
 
     monkeypatch.setattr(Stylizer, "evaluate", interrupted)
+    return real
+
+
+def test_interrupt_saves_the_best_image_and_resume_finishes(
+    run, random_model, tmp_path, monkeypatch
+):
+    out = tmp_path / "o.png"
+    real = _interrupt_at(monkeypatch, 4)
     args = ["--iterations", "6", "--optimizer", "adam"]
     result = _stylize(run, out, *args, model=random_model.path)
     assert result.exit_code == 130
@@ -323,15 +329,7 @@ def test_interrupt_in_a_coarse_pass_saves_an_image_of_the_output_size(
     run, random_model, tmp_path, monkeypatch
 ):
     out = tmp_path / "o.png"
-    real, calls = Stylizer.evaluate, []
-
-    def interrupted(self, image, targets):
-        calls.append(1)
-        if len(calls) == 3:  # in the first of two passes
-            raise KeyboardInterrupt
-        return real(self, image, targets)
-
-    monkeypatch.setattr(Stylizer, "evaluate", interrupted)
+    real = _interrupt_at(monkeypatch, 3)  # in the first of two passes
     args = ["--iterations", "4", "--scales", "2", "--optimizer", "adam"]
     result = _stylize(run, out, *args, model=random_model.path)
     assert result.exit_code == 130

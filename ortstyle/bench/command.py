@@ -19,7 +19,7 @@ from ortstyle.engine.model import ExportedModel
 from ortstyle.engine.objective import LOSS_BACKENDS
 from ortstyle.engine.providers import plan_providers
 from ortstyle.errors import OrtStyleError
-from ortstyle.files import atomic_path, check_writable_output
+from ortstyle.files import atomic_path, check_distinct_outputs, check_writable_output
 from ortstyle.images import load_image
 from ortstyle.layers import MIN_SIDE_PX
 from ortstyle.models import WEIGHTS_CHOICES, resolve_model
@@ -103,13 +103,7 @@ def _check_outputs(outputs: dict, inputs: list) -> None:
             check_writable_output(path)
         except OrtStyleError as error:
             raise OrtStyleError(f"{option}: {error}") from error
-    taken = {Path(path).resolve() for path in inputs if Path(path).is_file()}
-    for index, (option, path) in enumerate(named):
-        if path.resolve() in taken:
-            raise OrtStyleError(f"{option} {path} is one of the input files; choose another name")
-        for other, earlier in named[:index]:
-            if path.resolve() == earlier.resolve():
-                raise OrtStyleError(f"{option} {path} is the {other} file; choose another name")
+    check_distinct_outputs(outputs, inputs)
 
 
 def _check_provider(provider: str, precision: str) -> None:

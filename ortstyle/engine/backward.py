@@ -210,7 +210,7 @@ def emit_gradient(graph: onnx.GraphProto, seeds: dict, builder: _Builder | None 
     if any(init.data_type == TensorProto.FLOAT16 for init in graph.initializer):
         builder.dtype = np.float16
     consts = _constants(graph)
-    builder.pools_before = _count_pools(graph, consts)
+    builder.pools_before = _count_pools(graph)
     grads = {tensor: [grad] for tensor, grad in seeds.items()}
     for node in reversed(needed_nodes(graph, seeds)):
         if node.op_type == "Constant" or node.output[0] not in grads:
@@ -224,7 +224,7 @@ def emit_gradient(graph: onnx.GraphProto, seeds: dict, builder: _Builder | None 
     return builder, _sum(builder, grads[image])
 
 
-def _count_pools(graph: onnx.GraphProto, consts: dict) -> dict:
+def _count_pools(graph: onnx.GraphProto) -> dict:
     """{tensor: number of pooling nodes between the graph input and it}."""
     counts = {graph.input[0].name: 0}
     for node in graph.node:

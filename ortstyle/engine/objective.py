@@ -116,9 +116,12 @@ class OnnxObjective:
         """
         assert self.graph is not None and self._feeds, "set_targets, then before evaluating"
         feeds = {**self._feeds, MODEL_INPUT: np.ascontiguousarray(image, np.float32)}
-        shapes = {name: value.shape for name, value in feeds.items()}
-        graph = static_graph(self.graph, shapes) if self.static_shapes else self.graph
+        graph = self._graph_for({name: value.shape for name, value in feeds.items()})
         return node_placement(graph, self.plan, feeds, fp16=self.fp16)
+
+    def _graph_for(self, shapes: dict) -> onnx.ModelProto:
+        """The loss graph for inputs of these shapes: folded to them on a GPU, else as is."""
+        return static_graph(self.graph, shapes) if self.static_shapes else self.graph
 
     def _session_for(self, image_shape: tuple) -> _ShapeSession:
         key = tuple(image_shape[2:]) if self.static_shapes else None
@@ -135,8 +138,7 @@ class OnnxObjective:
         shapes = {name: value.shape for name, value in self._feeds.items()}
         shapes[MODEL_INPUT] = tuple(image_shape)
         if session is None:
-            graph = static_graph(self.graph, shapes) if self.static_shapes else self.graph
-            session = make_session(graph, self.plan, self.threads, fp16=self.fp16,
+            session = make_session(self._graph_for(shapes), self.plan, self.threads, fp16=self.fp16,
                                    cuda_graph=self.cuda_graph)  # fmt: skip
         binding = session.io_binding()
         inputs = {name: self._buffer(shape) for name, shape in shapes.items()}

@@ -49,12 +49,10 @@ def _static_value(node: onnx.NodeProto, dims: dict) -> np.ndarray | None:
     return np.array(shape, np.int64)
 
 
-def freeze_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of a fixed-shape `model` whose Shape and Size nodes are constants."""
+def _freeze_shapes(model: onnx.ModelProto) -> None:
+    """Replace, in place, the Shape and Size nodes of a fixed-shape `model` by constants."""
     dims = _known_dims(model)
-    frozen = onnx.ModelProto()
-    frozen.CopyFrom(model)
-    graph = frozen.graph
+    graph = model.graph
     kept = []
     for node in graph.node:
         value = _static_value(node, dims)
@@ -64,9 +62,10 @@ def freeze_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
             graph.initializer.append(numpy_helper.from_array(value, node.output[0]))
     del graph.node[:]
     graph.node.extend(kept)
-    return frozen
 
 
 def static_graph(model: onnx.ModelProto, shapes: dict) -> onnx.ModelProto:
-    """`model` with its input shapes fixed and every Shape and Size node folded."""
-    return freeze_shapes(fix_input_shapes(model, shapes))
+    """A copy of `model` with its input shapes fixed and every Shape and Size node folded."""
+    fixed = fix_input_shapes(model, shapes)
+    _freeze_shapes(fixed)
+    return fixed
